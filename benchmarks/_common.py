@@ -1,0 +1,70 @@
+"""Helpers shared by the benchmark scripts: machine description, child-process runs, tables."""
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def machine():
+    """One line naming the CPU, cores, memory and library versions."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            cpu = next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return (f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB RAM, Python {platform.python_version()}, "
+            f"torch {torch.__version__} ({torch.get_num_threads()} threads)")
+
+
+def run_child(args, timeout=None):
+    """Run `python args...` in a fresh process; return (JSON of its last '{' stdout line, wall s).
+
+    A child that fails or is killed (e.g. out of memory) returns ({'error': ...}, wall).
+    """
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        return {"error": f"timeout after {timeout} s"}, time.perf_counter() - t0
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        last = err.strip().splitlines()[-1] if err.strip() else ""
+        return {"error": f"exit {proc.returncode} {last}"}, wall
+    lines = [line for line in out.strip().splitlines() if line.startswith("{")]
+    return json.loads(lines[-1]), wall
+
+
+def peak_rss_gb():
+    """Peak resident memory of this process and its finished children (GB)."""
+    import resource
+
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return max(own, kids) * 1024 / 1e9
+
+
+def write_table(name, header, rows, notes=()):
+    """Print a Markdown table and save it as benchmarks/results/<name>.md."""
+    RESULTS.mkdir(exist_ok=True)
+    lines = [f"Machine: {machine()}", ""] + list(notes) + ([""] if notes else [])
+    lines.append("| " + " | ".join(header) + " |")
+    lines.append("|" + "---|" * len(header))
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    (RESULTS / f"{name}.md").write_text(text)
+    return text

@@ -1,0 +1,5 @@
+"""Calculators that run fitted models inside other codes."""
+
+from .ase import GDMLCalculator
+
+__all__ = ["GDMLCalculator"]

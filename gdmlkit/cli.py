@@ -1,0 +1,144 @@
+"""Command line: ``gdmlkit train``, ``gdmlkit test``, ``gdmlkit info``."""
+
+import argparse
+import sys
+import time
+
+import numpy as np
+
+from .data import load_dataset, train_test_split
+from .metrics import prediction_errors
+from .model_selection import select_sigma
+from .models import GDMLRegressor, load_model
+
+__all__ = ["main"]
+
+
+def _errors_table(errors, energy_unit, length_unit):
+    f_unit = f"{energy_unit}/{length_unit}"
+    lines = [f"  force  MAE {errors['force_mae']:.4f}  RMSE {errors['force_rmse']:.4f}  [{f_unit}]"]
+    if "energy_mae" in errors:
+        lines.append(f"  energy MAE {errors['energy_mae']:.4f}  RMSE {errors['energy_rmse']:.4f}  [{energy_unit}]")
+    return "\n".join(lines)
+
+
+def _load(path, args):
+    return load_dataset(path, energy_unit=args.energy_unit, length_unit=args.length_unit)
+
+
+def _cmd_train(args):
+    data = _load(args.dataset, args)
+    test = _load(args.test, args) if args.test else None
+    n_test = args.n_test if test is None else 0
+    train_idx, _, test_idx = train_test_split(data, args.n_train, n_test=n_test if n_test else None,
+                                              strategy="energy" if data.E is not None else "random",
+                                              random_state=args.seed)
+    train = data[train_idx]
+    if test is None:
+        test = data[test_idx]
+    elif args.n_test:
+        test = test[np.random.default_rng(args.seed).permutation(len(test))[:args.n_test]]
+    print(f"training on {len(train)} geometries of {data.name or args.dataset} ({data.formula}), "
+          f"testing on {len(test)}; units {data.energy_unit}, {data.length_unit}")
+    perms = {"auto": "auto", "none": "none"}[args.perms]
+    model = GDMLRegressor(lam=args.lam, perms=perms, progress=True)
+    t0 = time.perf_counter()
+    if args.sigma == "auto":
+        sigmas = [float(s) for s in args.sigmas.split(",")]
+        result = select_sigma(model, train, sigmas=sigmas, cv=args.cv, random_state=args.seed)
+        print(result.table())
+        model = result.best_estimator
+    else:
+        model.set_params(sigma=float(args.sigma)).fit(train)
+    print(f"fitted sigma={model.sigma:g} with {len(model.perms_)} permutations in {time.perf_counter() - t0:.1f} s")
+    E, F = model.predict(test)
+    errors = prediction_errors(test.E, test.F, E, F)
+    print("test errors:")
+    print(_errors_table(errors, data.energy_unit, data.length_unit))
+    if args.output:
+        model.save(args.output)
+        print(f"model saved to {args.output}")
+    return 0
+
+
+def _cmd_test(args):
+    model = load_model(args.model)
+    data = _load(args.dataset, args)
+    if model.energy_unit_ and model.length_unit_:
+        data = data.to_units(model.energy_unit_, model.length_unit_)
+    if args.n_test and args.n_test < len(data):
+        data = data[np.random.default_rng(args.seed).permutation(len(data))[:args.n_test]]
+    t0 = time.perf_counter()
+    E, F = model.predict(data)
+    dt = time.perf_counter() - t0
+    print(f"{len(data)} geometries in {dt:.2f} s ({len(data) / dt:.0f} geometries/s)")
+    print(_errors_table(prediction_errors(data.E, data.F, E, F), data.energy_unit, data.length_unit))
+    return 0
+
+
+def _cmd_info(args):
+    try:
+        model = load_model(args.file)
+    except (ValueError, KeyError):
+        print(load_dataset(args.file, energy_unit=args.energy_unit, length_unit=args.length_unit))
+        return 0
+    print(model)
+    print(f"  atoms: {model.z_.tolist()}")
+    print(f"  training geometries: {len(model.R_desc_)}, permutations: {len(model.perms_)}")
+    print(f"  units: energy {model.energy_unit_}, length {model.length_unit_}; c = {model.c_:.6f}")
+    print(f"  solver: {model.solve_info_}")
+    return 0
+
+
+def _parser():
+    p = argparse.ArgumentParser(prog="gdmlkit", description="Gradient-domain kernel force fields.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def units(sp):
+        sp.add_argument("--energy-unit", help="energy unit of the file, if it declares none (e.g. kcal/mol, eV)")
+        sp.add_argument("--length-unit", help="length unit of the file, if it declares none (e.g. Ang, Bohr)")
+        sp.add_argument("--seed", type=int, default=0, help="random seed of splits (default 0)")
+
+    t = sub.add_parser("train", help="fit an sGDML model and print its test errors")
+    t.add_argument("dataset", help="training data (.npz sGDML/rMD17, .xyz, any ASE format)")
+    t.add_argument("--test", help="separate test data (default: geometries not used for training)")
+    t.add_argument("--n-train", type=int, default=200, help="training geometries (default 200)")
+    t.add_argument("--n-test", type=int, default=None, help="test geometries (default: all available)")
+    t.add_argument("--sigma", default="auto", help="kernel length scale, or 'auto' for cross-validation")
+    t.add_argument("--sigmas", default="5,10,20,40", help="candidates for --sigma auto (comma-separated)")
+    t.add_argument("--cv", type=int, default=3, help="folds for --sigma auto (default 3)")
+    t.add_argument("--lam", type=float, default=1e-10, help="regularisation (default 1e-10)")
+    t.add_argument("--perms", choices=["auto", "none"], default="auto", help="find symmetries or plain GDML")
+    t.add_argument("-o", "--output", help="save the model here (.npz)")
+    units(t)
+    t.set_defaults(func=_cmd_train)
+
+    e = sub.add_parser("test", help="errors and speed of a saved model on a dataset")
+    e.add_argument("model")
+    e.add_argument("dataset")
+    e.add_argument("--n-test", type=int, default=None)
+    units(e)
+    e.set_defaults(func=_cmd_test)
+
+    i = sub.add_parser("info", help="describe a model or dataset file")
+    i.add_argument("file")
+    units(i)
+    i.set_defaults(func=_cmd_info)
+    return p
+
+
+def main(argv=None):
+    """Entry point of the ``gdmlkit`` command."""
+    args = _parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("interrupted; nothing was saved for the unfinished step", file=sys.stderr)
+        return 130
+    except (ValueError, FileNotFoundError, MemoryError) as exc:
+        print(f"gdmlkit {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,115 @@
+"""Dense symmetrised Hessian (force-field) kernel: the exact float64 reference.
+
+Training geometries enter through their descriptors ``x`` (n, D), dense descriptor
+Jacobians ``J`` (n, D, 3N) and the descriptor index permutations ``desc_perms``
+(P, D) induced by the molecule's atom permutations (identity only: plain GDML).
+The symmetrised kernel between geometries i and j is::
+
+    K_ij = sum_P J_i^T [ a_P S_P - b_P d_P d_P^T S_P ] J_j,   d_P = x_i - S_P x_j
+
+where ``S_P y = y[desc_perms[P]]`` and a, b are the Matérn-5/2 Hessian coefficients
+(see :mod:`gdmlkit.kernels.matern`). With energy labels the kernel gains the blocks
+cov(F_i, E_j) = J_i^T sum_P a_P d_P, cov(E_i, F_j) = -sum_P a_P d_P^T S_P J_j and
+cov(E_i, E_j) = sum_P k(|d_P|). Rows/columns are ordered [forces (i, atom, xyz); energies].
+"""
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .matern import matern52, matern52_coefficients
+
+__all__ = ["kernel_blocks", "assemble_kernel"]
+
+
+def _permuted(x, J, desc_perms):
+    """Permuted training descriptors (n, P, D) and Jacobians (n, P, D, 3N)."""
+    return x[:, desc_perms], J[:, desc_perms, :]
+
+
+def kernel_blocks(x1, J1, x2P, J2P, sigma, use_E=False):
+    """Kernel blocks between query geometries (rows) and permuted training geometries (columns).
+
+    Parameters
+    ----------
+    x1 : (m, D) tensor; J1 : (m, D, 3N) tensor
+        Row geometries' descriptors and Jacobians.
+    x2P : (n, P, D) tensor; J2P : (n, P, D, 3N) tensor
+        Column geometries under every permutation (see ``desc_perms``).
+    sigma : float
+        Kernel length scale (descriptor units, 1/L).
+    use_E : bool
+        Also return the energy blocks.
+
+    Returns
+    -------
+    dict with 'FF' (m*3N, n*3N) and, if use_E, 'FE' (m*3N, n), 'EF' (m, n*3N), 'EE' (m, n).
+    """
+    m, D, dim_i = J1.shape
+    n, P = x2P.shape[:2]
+    diff = x1[:, None, None, :] - x2P[None]  # (m, n, P, D)
+    dist = torch.linalg.vector_norm(diff, dim=-1)  # (m, n, P)
+    a, b = matern52_coefficients(dist, sigma)
+    W = torch.einsum("inp,npdk->idnk", a, J2P).reshape(m, D, n * dim_i)
+    FF = torch.bmm(J1.transpose(1, 2), W)  # (m, 3N, n*3N)
+    u = torch.einsum("idk,inpd->inkp", J1, diff)  # (m, n, 3N, P)
+    v = torch.einsum("npdl,inpd->inpl", J2P, diff) * b[..., None]  # (m, n, P, 3N)
+    FF = FF.view(m, dim_i, n, dim_i) - torch.matmul(u, v).permute(0, 2, 1, 3)
+    out = {"FF": FF.reshape(m * dim_i, n * dim_i)}
+    if use_E:
+        ad = diff * a[..., None]  # (m, n, P, D)
+        out["FE"] = torch.einsum("idk,inpd->ikn", J1, ad).reshape(m * dim_i, n)
+        out["EF"] = -torch.einsum("inpd,npdl->inl", ad, J2P).reshape(m, n * dim_i)
+        out["EE"] = matern52(dist, sigma).sum(-1)
+    return out
+
+
+def assemble_kernel(x, J, desc_perms, sigma, *, use_E=False, out=None, lower_only=False,
+                    block_size=None, progress=False):
+    """Assemble the symmetrised training kernel (without lambda) into a float64 array.
+
+    Parameters
+    ----------
+    x : (n, D) tensor; J : (n, D, 3N) tensor
+        Training descriptors and dense Jacobians (float64).
+    desc_perms : (P, D) int64 tensor
+        Descriptor index permutations; row 0 the identity.
+    sigma : float
+        Length scale.
+    use_E : bool
+        Include energy rows/columns (size n*3N + n).
+    out : np.ndarray, optional
+        Preallocated C-contiguous float64 (size, size) array, filled in place.
+    lower_only : bool
+        Without energies, fill only the blocks on and below the block diagonal
+        (enough for a lower Cholesky factorisation).
+    block_size : int, optional
+        Row geometries per step (memory/speed trade-off); chosen from n if None.
+    progress : bool
+        Show a tqdm bar.
+
+    Returns
+    -------
+    np.ndarray, shape (size, size)
+    """
+    n, D, dim_i = J.shape
+    nF = n * dim_i
+    size = nF + (n if use_E else 0)
+    K = np.empty((size, size)) if out is None else out
+    Kt = torch.from_numpy(K)
+    x2P, J2P = _permuted(x, J, desc_perms)
+    P = x2P.shape[1]
+    if block_size is None:  # keep the largest temporaries, (m, n, D, 3N) or (m, n, P, D), near 64 MB
+        block_size = int(max(1, min(n, 2**23 // (n * max(D * dim_i, P * D, P * dim_i)))))
+    starts = range(0, n, block_size)
+    for s in tqdm(starts, desc="Assembling kernel", unit="block", disable=not progress):
+        e = min(n, s + block_size)
+        cols = e if (lower_only and not use_E) else n  # energy rows need every column
+        blk = kernel_blocks(x[s:e], J[s:e], x2P[:cols], J2P[:cols], sigma, use_E=use_E)
+        Kt[s * dim_i:e * dim_i, :cols * dim_i] = blk["FF"]
+        if use_E:
+            Kt[nF + s:nF + e, :cols * dim_i] = blk["EF"]
+            Kt[nF + s:nF + e, nF:nF + cols] = blk["EE"]
+            if not lower_only:
+                Kt[s * dim_i:e * dim_i, nF:] = blk["FE"]
+    return K

@@ -1,0 +1,67 @@
+"""Minimal scikit-learn estimator protocol (get_params/set_params/repr) without importing sklearn.
+
+Estimators store their constructor arguments unchanged and do all work in ``fit``,
+so ``sklearn.base.clone``, ``GridSearchCV`` and pickling work on them.
+"""
+
+import inspect
+
+from ..exceptions import NotFittedError
+
+__all__ = ["BaseEstimator", "check_is_fitted"]
+
+
+class BaseEstimator:
+    """Parameters are the explicit keyword arguments of ``__init__``."""
+
+    @classmethod
+    def _get_param_names(cls):
+        sig = inspect.signature(cls.__init__)
+        names = []
+        for p in list(sig.parameters.values())[1:]:
+            if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+                raise TypeError(f"{cls.__name__}.__init__ must not take *args or **kwargs.")
+            names.append(p.name)
+        return sorted(names)
+
+    def get_params(self, deep=True):
+        """Constructor parameters as a dict (``deep`` is accepted for scikit-learn compatibility)."""
+        return {name: getattr(self, name) for name in self._get_param_names()}
+
+    def set_params(self, **params):
+        """Set constructor parameters; unknown names raise ValueError. Returns self."""
+        valid = self._get_param_names()
+        for key, value in params.items():
+            if key not in valid:
+                raise ValueError(f"Invalid parameter {key!r} for {type(self).__name__}; valid parameters: {valid}.")
+            setattr(self, key, value)
+        return self
+
+    def __repr__(self):
+        sig = inspect.signature(type(self).__init__)
+        changed = []
+        for name in self._get_param_names():
+            default = sig.parameters[name].default
+            value = getattr(self, name)
+            try:
+                same = bool(value == default)
+            except (ValueError, TypeError):
+                same = False
+            if not same:
+                changed.append(f"{name}={value!r}")
+        return f"{type(self).__name__}({', '.join(changed)})"
+
+    def __sklearn_tags__(self):  # scikit-learn >= 1.6 asks estimators for their tags
+        from sklearn.utils import RegressorTags, Tags, TargetTags
+
+        return Tags(estimator_type="regressor", target_tags=TargetTags(required=False),
+                    regressor_tags=RegressorTags())
+
+
+def check_is_fitted(estimator, attribute):
+    """Raise NotFittedError (scikit-learn's wording) unless `attribute` is set."""
+    if getattr(estimator, attribute, None) is None:
+        raise NotFittedError(
+            f"This {type(estimator).__name__} instance is not fitted yet. Call 'fit' with "
+            "appropriate arguments before using this estimator."
+        )

@@ -1,0 +1,341 @@
+"""GDMLRegressor: (s)GDML force fields fitted in closed form, scikit-learn style."""
+
+import os
+import time
+import warnings
+
+import numpy as np
+import torch
+
+from ..descriptors import InverseDistanceDescriptor
+from ..exceptions import NotPSDError, PerformanceWarning
+from ..kernels.dense import assemble_kernel
+from ..solvers import cholesky_factor_inplace, cholesky_solve
+from ..symmetry import find_permutations, permutation_desc_index, validate_permutations
+from ..units import normalize_energy_unit, normalize_length_unit
+from ..utils.validation import check_atomic_numbers, check_energies, check_forces, check_positions, check_scalar
+from .base import BaseEstimator, check_is_fitted
+from .predictor import GDMLPredictor
+
+__all__ = ["GDMLRegressor"]
+
+_SOLVERS = ("auto", "cholesky")
+_PERMS = ("auto", "none")
+
+
+def _available_memory_bytes():
+    """Physical memory currently available (bytes), from /proc/meminfo or sysconf."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+class GDMLRegressor(BaseEstimator):
+    """Symmetrised gradient-domain machine learning (sGDML) force field.
+
+    Learns a conservative force field F = -dE/dR (and the energy, up to the fitted
+    integration constant) from forces, optionally also energies, with the Hessian of
+    a Matérn-5/2 kernel on inverse pairwise distances, symmetrised over the
+    molecule's atom permutations.
+
+    Parameters
+    ----------
+    sigma : float, default=10.0
+        Kernel length scale, in descriptor units (1/length unit of the data). > 0.
+    lam : float, default=1e-10
+        Ridge regularisation added to the kernel diagonal. > 0.
+    perms : {'auto', 'none'} or int array (n_perms, n_atoms), default='auto'
+        Atom permutations to symmetrise over: discovered from the training
+        geometries ('auto', sGDML), none (plain GDML), or given explicitly.
+    max_perms : int, default=512
+        Cap on the size of a discovered permutation group (a warning when hit).
+    use_E : bool, default=True
+        Use energy labels, if given, to fix the energy integration constant.
+    use_E_cstr : bool, default=False
+        Also include the energy labels as rows of the kernel system.
+    solver : {'auto', 'cholesky'}, default='auto'
+        Closed-form Cholesky factorisation in place (one kernel copy).
+    device : str, default='cpu'
+        Torch device for prediction ('cpu', 'cuda', 'cuda:1', ...).
+    progress : bool, default=False
+        Show progress bars on long steps.
+
+    Attributes
+    ----------
+    alphas_ : ndarray (n_train, n_atoms, 3)
+        Force coefficients of the linear system (K + lam I) alpha = F.
+    alphas_E_ : ndarray (n_train,) or None
+        Energy coefficients (only with ``use_E_cstr``).
+    R_desc_ : ndarray (n_train, D)
+        Training descriptors.
+    R_d_desc_alpha_ : ndarray (n_train, D)
+        Descriptor-space coefficients J_j alpha_j.
+    perms_ : ndarray (n_perms, n_atoms)
+        Permutations used (row 0 the identity).
+    c_ : float
+        Energy integration constant (energy unit).
+    z_ : ndarray (n_atoms,)
+        Atomic numbers.
+    R_train_ : ndarray (n_train, n_atoms, 3) or None
+        Training positions (None for models imported from sGDML files).
+    energy_unit_, length_unit_ : str or None
+        Units of the training data (None when fitted on bare arrays without units).
+    solve_info_ : dict
+        What the solver did (solver, jitter added, sizes, timings).
+
+    Examples
+    --------
+    >>> from gdmlkit import GDMLRegressor, load_example
+    >>> train = load_example("ethanol_train")[:50]
+    >>> model = GDMLRegressor(sigma=10.0).fit(train)
+    >>> E, F = model.predict(train.R[:2])
+    >>> F.shape
+    (2, 9, 3)
+    """
+
+    def __init__(self, sigma=10.0, *, lam=1e-10, perms="auto", max_perms=512, use_E=True,
+                 use_E_cstr=False, solver="auto", device="cpu", progress=False):
+        self.sigma = sigma
+        self.lam = lam
+        self.perms = perms
+        self.max_perms = max_perms
+        self.use_E = use_E
+        self.use_E_cstr = use_E_cstr
+        self.solver = solver
+        self.device = device
+        self.progress = progress
+
+    # ------------------------------------------------------------------ inputs
+    def _check_params(self):
+        check_scalar(self.sigma, "sigma", min_val=0, include_min=False)
+        check_scalar(self.lam, "lam", min_val=0, include_min=False)
+        check_scalar(self.max_perms, "max_perms", min_val=1, integer=True)
+        if self.solver not in _SOLVERS:
+            raise ValueError(f"Unknown solver {self.solver!r}; expected one of {list(_SOLVERS)}.")
+        if isinstance(self.perms, str) and self.perms not in _PERMS:
+            raise ValueError(f"perms={self.perms!r}; expected 'auto', 'none' or an array (n_perms, n_atoms).")
+
+    @staticmethod
+    def _unpack(X, y, E, z, energy_unit, length_unit):
+        """Accept a Dataset or arrays; return validated (R, F, E, z, energy_unit, length_unit)."""
+        if hasattr(X, "R") and hasattr(X, "z") and hasattr(X, "energy_unit"):
+            if y is not None or E is not None or z is not None:
+                raise ValueError("Pass either a Dataset or arrays (R, F, E=..., z=...), not both.")
+            R, F, E, z = X.R, X.F, X.E, X.z
+            energy_unit, length_unit = X.energy_unit, X.length_unit
+        else:
+            R, F = X, y
+            if F is None:
+                raise ValueError("Forces are required: call fit(R, F, E=..., z=...) or fit(dataset).")
+            if z is None:
+                raise ValueError("z (atomic numbers, shape (n_atoms,)) is required when fitting on arrays: fit(R, F, z=z).")
+        R = check_positions(R)
+        if F is None:
+            raise ValueError("The dataset has no forces; gradient-domain models are trained on forces.")
+        F = check_forces(F, R.shape)
+        z = check_atomic_numbers(z, n_atoms=R.shape[1])
+        E = None if E is None else check_energies(E, R.shape[0])
+        energy_unit = None if energy_unit is None else normalize_energy_unit(energy_unit)
+        length_unit = None if length_unit is None else normalize_length_unit(length_unit)
+        return R, F, E, z, energy_unit, length_unit
+
+    # --------------------------------------------------------------------- fit
+    def fit(self, X, y=None, E=None, *, z=None, energy_unit=None, length_unit=None):
+        """Fit the force field.
+
+        Parameters
+        ----------
+        X : Dataset or array (n_train, n_atoms, 3)
+            Training data, or positions (length unit L).
+        y : array (n_train, n_atoms, 3)
+            Forces (energy unit / L) when X is an array.
+        E : array (n_train,), optional
+            Energies, to fix the integration constant (and with ``use_E_cstr`` as labels).
+        z : array (n_atoms,)
+            Atomic numbers, required when X is an array.
+        energy_unit, length_unit : str, optional
+            Units of bare arrays (taken from the Dataset otherwise).
+
+        Returns
+        -------
+        self
+        """
+        self._check_params()
+        R, F, E, z, energy_unit, length_unit = self._unpack(X, y, E, z, energy_unit, length_unit)
+        n_train, n_atoms = R.shape[:2]
+        if n_train < 2:
+            raise ValueError(f"Too few training geometries: got {n_train}, need at least 2.")
+        if self.use_E_cstr and E is None:
+            raise ValueError("use_E_cstr=True needs energy labels; pass E or set use_E_cstr=False.")
+
+        perms = self._resolve_perms(R, z)
+        desc = InverseDistanceDescriptor(n_atoms)
+        Rt = torch.from_numpy(R)
+        x, g = desc.transform(Rt)
+        dp = torch.from_numpy(permutation_desc_index(perms))
+        use_E_cstr = bool(self.use_E_cstr)
+        y_vec = F.reshape(-1)
+        E_mean = float(np.mean(E)) if E is not None else 0.0
+        if use_E_cstr:
+            y_vec = np.concatenate([y_vec, E - E_mean])
+        alphas, info = self._solve_closed_form(x, desc.jacobian(g), dp, y_vec, use_E_cstr)
+
+        nF = n_train * n_atoms * 3
+        self.alphas_ = alphas[:nF].reshape(n_train, n_atoms, 3)
+        self.alphas_E_ = alphas[nF:].copy() if use_E_cstr else None
+        self.R_desc_ = x.numpy()
+        self.R_d_desc_alpha_ = desc.jvp(g, torch.from_numpy(self.alphas_)).numpy()
+        self.perms_ = perms
+        self.z_ = z
+        self.R_train_ = R
+        self.energy_unit_ = energy_unit
+        self.length_unit_ = length_unit
+        self.n_atoms_ = n_atoms
+        self.solve_info_ = info
+        self._predictor = None
+        self.c_ = 0.0
+        if use_E_cstr:
+            self.c_ = E_mean
+        elif E is not None and self.use_E:
+            self.c_ = self._integration_constant(R, E)
+        else:
+            warnings.warn("No energy labels were used: energies are predicted up to an additive constant "
+                          "(c_ = 0). Pass E to fit to fix it.", UserWarning, stacklevel=2)
+        return self
+
+    def _resolve_perms(self, R, z):
+        if isinstance(self.perms, str):
+            if self.perms == "none":
+                return np.arange(R.shape[1], dtype=np.int64)[None]
+            return find_permutations(R, z, max_perms=self.max_perms, progress=self.progress)
+        return validate_permutations(self.perms, z)
+
+    def _solve_closed_form(self, x, J, dp, y_vec, use_E_cstr):
+        """Assemble K in one float64 array, factorise in place, solve; jitter on failure."""
+        size = y_vec.size
+        need = size * size * 8
+        avail = _available_memory_bytes()
+        if need > 0.9 * avail:
+            raise MemoryError(
+                f"The closed-form solver needs {need / 1e9:.1f} GB for the kernel ({size} x {size} float64) "
+                f"but only {avail / 1e9:.1f} GB are available. Use fewer training geometries."
+            )
+        if need > 0.5 * avail:
+            warnings.warn(f"The kernel takes {need / 1e9:.1f} GB of the {avail / 1e9:.1f} GB available.",
+                          PerformanceWarning, stacklevel=3)
+        K = np.empty((size, size))
+        diag = np.arange(size)
+        jitter = 0.0
+        t0 = time.perf_counter()
+        for attempt in range(6):
+            assemble_kernel(x, J, dp, self.sigma, use_E=use_E_cstr, out=K, lower_only=True,
+                            progress=self.progress)
+            t1 = time.perf_counter()
+            scale = float(np.mean(np.abs(K[diag, diag])))
+            K[diag, diag] += self.lam + jitter
+            if cholesky_factor_inplace(K) == 0:
+                break
+            jitter = max(100.0 * jitter, 1e-10 * scale, 10.0 * self.lam)
+            warnings.warn(f"Kernel matrix not positive definite with lam={self.lam:g}; retrying with "
+                          f"jitter {jitter:.1e} added to the diagonal.", PerformanceWarning, stacklevel=3)
+        else:
+            raise NotPSDError(
+                f"The kernel matrix is not positive definite even with jitter {jitter:.1e}. Check for "
+                "duplicate training geometries, or increase lam or sigma."
+            )
+        alphas = cholesky_solve(K, y_vec)
+        t2 = time.perf_counter()
+        del K
+        info = {"solver": "cholesky", "size": size, "jitter": jitter, "attempts": attempt + 1,
+                "t_assemble_s": t1 - t0, "t_solve_s": t2 - t1}
+        return alphas, info
+
+    def _integration_constant(self, R, E):
+        """Least-squares offset between reference and integrated energies (training set)."""
+        self.c_ = 0.0
+        self._predictor = None
+        E_pred, _ = self._get_predictor().predict(R)
+        corr = np.corrcoef(E, E_pred)[0, 1] if len(E) > 2 and np.std(E) > 0 else 1.0
+        if corr < 0:
+            warnings.warn(f"Predicted training energies are anti-correlated with the labels (r = {corr:.2f}); "
+                          "the force labels may be gradients (flipped sign).", UserWarning, stacklevel=3)
+        elif corr < 0.95:
+            warnings.warn(f"Predicted training energies correlate only weakly with the labels (r = {corr:.2f}); "
+                          "check that energies and forces match and share units.", UserWarning, stacklevel=3)
+        self._predictor = None
+        return float(np.mean(E - E_pred))
+
+    # ----------------------------------------------------------------- predict
+    def _get_predictor(self):
+        check_is_fitted(self, "R_d_desc_alpha_")
+        if getattr(self, "_predictor", None) is None:
+            self._predictor = GDMLPredictor(
+                self.R_desc_, self.R_d_desc_alpha_, permutation_desc_index(self.perms_), self.sigma,
+                self.c_, self.n_atoms_, alphas_E=self.alphas_E_, device=self.device,
+            )
+        return self._predictor
+
+    def predict(self, X, batch_size=None):
+        """Predict energies and forces.
+
+        Parameters
+        ----------
+        X : Dataset or array (n, n_atoms, 3)
+            Positions in the training length unit.
+        batch_size : int, optional
+            Geometries per batch.
+
+        Returns
+        -------
+        E : ndarray (n,)
+            Energies (training energy unit).
+        F : ndarray (n, n_atoms, 3)
+            Forces (energy unit / length unit).
+        """
+        check_is_fitted(self, "R_d_desc_alpha_")
+        if hasattr(X, "R") and hasattr(X, "z"):
+            self._check_species(X.z)
+            if self.length_unit_ is not None and X.length_unit != self.length_unit_:
+                raise ValueError(f"The dataset's length unit is {X.length_unit!r} but the model was trained in "
+                                 f"{self.length_unit_!r}; convert it with dataset.to_units(...).")
+            X = X.R
+        R = check_positions(X, n_atoms=self.n_atoms_)
+        return self._get_predictor().predict(R, batch_size=batch_size)
+
+    def _check_species(self, z):
+        z = np.asarray(z)
+        if z.shape != self.z_.shape or np.any(z != self.z_):
+            raise ValueError(f"Atomic numbers {z.tolist()} do not match the model's {self.z_.tolist()} "
+                             "(same species in the same order are required).")
+
+    def score(self, X, y=None, E=None):
+        """Coefficient of determination R^2 of the predicted forces (higher is better)."""
+        F = X.F if y is None and hasattr(X, "F") else y
+        _, F_pred = self.predict(X)
+        F = np.asarray(F, dtype=float).reshape(F_pred.shape)
+        return 1.0 - np.sum((F - F_pred) ** 2) / np.sum((F - F.mean()) ** 2)
+
+    # --------------------------------------------------------------- pickling
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_predictor"] = None
+        return state
+
+    # ------------------------------------------------------------ persistence
+    def save(self, path):
+        """Write the fitted model to `path` (.npz, no pickle, atomic). See :func:`gdmlkit.save_model`."""
+        from .io import save_model
+
+        save_model(self, path)
+
+    @classmethod
+    def load(cls, path, device="cpu"):
+        """Load a gdmlkit or sGDML model file. See :func:`gdmlkit.load_model`."""
+        from .io import load_model
+
+        return load_model(path, device=device)

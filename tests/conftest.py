@@ -1,0 +1,31 @@
+"""Shared fixtures: the reference datasets in ../shared/data and small ethanol problems."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def pytest_configure(config):
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+
+
+@pytest.fixture(scope="session")
+def shared_data():
+    """Path of ../shared/data; tests that need it skip where it is missing."""
+    if not SHARED.is_dir():
+        pytest.skip(f"reference data folder {SHARED} not found")
+    return SHARED
+
+
+@pytest.fixture(scope="session")
+def ethanol_ccsd(shared_data):
+    """MD17 CCSD(T) ethanol (1000 geometries; kcal/mol and Å) as a dict of arrays."""
+    path = shared_data / "molecules" / "md17_ccsd_t" / "ethanol_ccsd_t-train.npz"
+    if not path.exists():
+        pytest.skip(f"{path} not found")
+    with np.load(path) as f:
+        return {k: f[k] for k in ("R", "z", "E", "F")}

@@ -1,0 +1,225 @@
+"""GDMLRegressor: physics (conservative forces, invariances), persistence, scikit-learn protocol, bad input."""
+
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+from scipy.spatial.transform import Rotation
+
+from gdmlkit import GDMLRegressor, load_model
+from gdmlkit.exceptions import NotFittedError
+
+ETHANOL_PERMS_EXPECTED = 6
+
+
+@pytest.fixture(scope="module")
+def ethanol(ethanol_ccsd):
+    return ethanol_ccsd
+
+
+@pytest.fixture(scope="module")
+def fitted(ethanol):
+    d = ethanol
+    return GDMLRegressor(sigma=10.0).fit(d["R"][:60], d["F"][:60], E=d["E"][:60], z=d["z"])
+
+
+def test_forces_are_negative_energy_gradient(fitted, ethanol):
+    R = ethanol["R"][700].copy()
+    _, F = fitted.predict(R[None])
+    h = 1e-5
+    fd = np.zeros_like(R)
+    for a in range(R.shape[0]):
+        for c in range(3):
+            Rp, Rm = R.copy(), R.copy()
+            Rp[a, c] += h
+            Rm[a, c] -= h
+            fd[a, c] = -(fitted.predict(Rp[None])[0][0] - fitted.predict(Rm[None])[0][0]) / (2 * h)
+    np.testing.assert_allclose(F[0], fd, rtol=1e-5, atol=1e-5 * np.abs(F).max())
+
+
+def test_rotation_translation_invariance(fitted, ethanol):
+    R = ethanol["R"][800:805]
+    E, F = fitted.predict(R)
+    rot = Rotation.random(random_state=1).as_matrix()
+    E2, F2 = fitted.predict(R @ rot.T + np.array([1.0, -2.0, 3.0]))
+    np.testing.assert_allclose(E2, E, rtol=1e-12)
+    np.testing.assert_allclose(F2, F @ rot.T, atol=1e-9 * np.abs(F).max())
+
+
+def test_permutation_invariance(fitted, ethanol):
+    assert len(fitted.perms_) == ETHANOL_PERMS_EXPECTED
+    R = ethanol["R"][900:903]
+    E, F = fitted.predict(R)
+    for p in fitted.perms_:
+        Ep, Fp = fitted.predict(R[:, p])
+        np.testing.assert_allclose(Ep, E, rtol=1e-12)
+        np.testing.assert_allclose(Fp, F[:, p], atol=1e-9 * np.abs(F).max())
+
+
+def test_reproduces_training_forces(fitted, ethanol):
+    _, F = fitted.predict(ethanol["R"][:60])
+    assert np.abs(F - ethanol["F"][:60]).max() < 1e-4 * np.abs(ethanol["F"][:60]).max()
+
+
+def test_energy_constraints_fit(ethanol):
+    d = ethanol
+    m = GDMLRegressor(sigma=10.0, use_E_cstr=True).fit(d["R"][:40], d["F"][:40], E=d["E"][:40], z=d["z"])
+    E, F = m.predict(d["R"][:40])
+    np.testing.assert_allclose(E, d["E"][:40].ravel(), atol=1e-3)
+    # still conservative
+    R = d["R"][500].copy()
+    h = 1e-5
+    Rp = R.copy()
+    Rp[2, 1] += h
+    Rm = R.copy()
+    Rm[2, 1] -= h
+    fd = -(m.predict(Rp[None])[0][0] - m.predict(Rm[None])[0][0]) / (2 * h)
+    assert abs(m.predict(R[None])[1][0, 2, 1] - fd) < 1e-4 * np.abs(d["F"]).max()
+
+
+def test_plain_gdml_has_identity_only(ethanol):
+    d = ethanol
+    m = GDMLRegressor(perms="none").fit(d["R"][:20], d["F"][:20], E=d["E"][:20], z=d["z"])
+    assert m.perms_.shape == (1, 9)
+
+
+def test_save_load_roundtrip(fitted, ethanol, tmp_path):
+    path = tmp_path / "model.npz"
+    fitted.save(path)
+    with np.load(path, allow_pickle=False) as f:
+        assert str(f["format"]) == "gdmlkit-model"
+    loaded = load_model(path)
+    R = ethanol["R"][950:960]
+    E1, F1 = fitted.predict(R)
+    E2, F2 = loaded.predict(R)
+    np.testing.assert_array_equal(E1, E2)
+    np.testing.assert_array_equal(F1, F2)
+    assert loaded.get_params()["sigma"] == fitted.sigma
+
+
+def test_save_is_atomic(fitted, tmp_path, monkeypatch):
+    path = tmp_path / "model.npz"
+    fitted.save(path)
+    before = path.read_bytes()
+
+    def boom(*args, **kwargs):
+        raise KeyboardInterrupt("killed mid-write")
+
+    monkeypatch.setattr(np, "savez", boom)
+    with pytest.raises(KeyboardInterrupt):
+        fitted.save(path)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["model.npz"]
+
+
+def test_pickle(fitted, ethanol):
+    clone = pickle.loads(pickle.dumps(fitted))
+    np.testing.assert_array_equal(clone.predict(ethanol["R"][:3])[1], fitted.predict(ethanol["R"][:3])[1])
+
+
+def test_sklearn_clone_gridsearch_cross_val(ethanol):
+    from sklearn.base import clone
+    from sklearn.model_selection import GridSearchCV, KFold, cross_val_score
+
+    from gdmlkit.metrics import force_mae_scorer
+
+    d = ethanol
+    est = GDMLRegressor(sigma=7.0, lam=1e-9)
+    c = clone(est)
+    assert c.get_params() == est.get_params() and c is not est
+    R, F, E = d["R"][:40], d["F"][:40], d["E"][:40].ravel()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        scores = cross_val_score(GDMLRegressor(), R, F, params={"z": d["z"], "E": E}, cv=KFold(2),
+                                 scoring=force_mae_scorer)
+        assert scores.shape == (2,) and np.all(scores < 0)
+        gs = GridSearchCV(GDMLRegressor(), {"sigma": [2.0, 10.0]}, scoring=force_mae_scorer, cv=KFold(2))
+        gs.fit(R, F, z=d["z"], E=E)
+    assert gs.best_params_["sigma"] == 10.0  # sigma 2 is far too narrow for ethanol in 1/Å
+    assert hasattr(gs.best_estimator_, "alphas_")
+
+
+def test_select_sigma_one_line(ethanol):
+    from gdmlkit import select_sigma
+
+    d = ethanol
+    res = select_sigma(GDMLRegressor(), d["R"][:60], d["F"][:60], d["E"][:60], z=d["z"], sigmas=[1.0, 10.0],
+                       cv=2, progress=False)
+    assert res.best_sigma == 10.0
+    assert res.force_mae.shape == (2, 2) and res.best_estimator.sigma == 10.0
+    assert "best" in res.table()
+
+
+# ------------------------------------------------------------------ bad input
+@pytest.mark.parametrize("params, match", [
+    ({"sigma": -1.0}, "sigma == -1.0, must be > 0"),
+    ({"sigma": 0.0}, "sigma == 0.0, must be > 0"),
+    ({"lam": 0.0}, "lam == 0.0, must be > 0"),
+    ({"solver": "lu"}, "Unknown solver 'lu'"),
+    ({"perms": "some"}, "perms='some'"),
+])
+def test_bad_hyperparameters(ethanol, params, match):
+    d = ethanol
+    with pytest.raises(ValueError, match=match):
+        GDMLRegressor(**params).fit(d["R"][:5], d["F"][:5], z=d["z"])
+
+
+def test_bad_inputs(ethanol):
+    d = ethanol
+    R, F, z = d["R"][:5], d["F"][:5], d["z"]
+    with pytest.raises(ValueError, match=r"R must have shape \(n_samples, n_atoms, 3\); got \(5, 27\)"):
+        GDMLRegressor().fit(R.reshape(5, -1), F, z=z)
+    with pytest.raises(ValueError, match="F has 8 atoms but R has 9"):
+        GDMLRegressor().fit(R, F[:, :8], z=z)
+    with pytest.raises(ValueError, match="z has 8 atoms but R has 9"):
+        GDMLRegressor().fit(R, F, z=z[:8])
+    Rn = R.copy()
+    Rn[1, 2, 0] = np.nan
+    with pytest.raises(ValueError, match="non-finite"):
+        GDMLRegressor().fit(Rn, F, z=z)
+    Fi = F.copy()
+    Fi[0, 0, 0] = np.inf
+    with pytest.raises(ValueError, match="F contains 1 non-finite"):
+        GDMLRegressor().fit(R, Fi, z=z)
+    with pytest.raises(ValueError, match="E must have shape"):
+        GDMLRegressor().fit(R, F, E=np.zeros(4), z=z)
+    with pytest.raises(ValueError, match="Too few training geometries: got 1"):
+        GDMLRegressor().fit(R[:1], F[:1], z=z)
+    with pytest.raises(ValueError, match="z .* is required"):
+        GDMLRegressor().fit(R, F)
+    with pytest.raises(ValueError, match="Unknown energy unit 'kcal'"):
+        GDMLRegressor().fit(R, F, z=z, energy_unit="kcal")
+
+
+def test_predict_bad_input(fitted, ethanol):
+    with pytest.raises(NotFittedError, match="not fitted yet"):
+        GDMLRegressor().predict(ethanol["R"][:2])
+    with pytest.raises(ValueError, match="has 8 atoms per geometry but 9 were expected"):
+        fitted.predict(ethanol["R"][:2, :8])
+
+
+def test_not_psd_gets_jitter_or_clear_error(ethanol):
+    from gdmlkit.exceptions import NotPSDError, PerformanceWarning
+
+    d = ethanol
+    R = np.concatenate([d["R"][:5], d["R"][:5]])  # duplicated geometries: singular kernel
+    F = np.concatenate([d["F"][:5], d["F"][:5]])
+    with pytest.warns(PerformanceWarning, match="jitter"):
+        m = GDMLRegressor(lam=1e-15, perms="none").fit(R, F, E=np.concatenate([d["E"][:5]] * 2), z=d["z"])
+    assert m.solve_info_["jitter"] > 0
+
+
+def test_indefinite_kernel_raises_not_psd(ethanol, monkeypatch):
+    from gdmlkit.exceptions import NotPSDError
+    from gdmlkit.models import gdml
+
+    def indefinite(x, J, dp, sigma, out, **kw):  # a kernel no jitter can repair
+        out[...] = 0.0
+        out[np.diag_indices_from(out)] = -1.0
+        return out
+
+    monkeypatch.setattr(gdml, "assemble_kernel", indefinite)
+    d = ethanol
+    with pytest.warns(UserWarning), pytest.raises(NotPSDError, match="not positive definite even with jitter"):
+        GDMLRegressor().fit(d["R"][:3], d["F"][:3], z=d["z"])
