@@ -10,7 +10,10 @@ import torch
 from ..descriptors import InverseDistanceDescriptor
 from ..exceptions import NotPSDError, PerformanceWarning
 from ..kernels.dense import assemble_kernel
+from ..kernels.operator import HessianKernelOperator
+from ..preconditioners import PRECONDITIONERS, make_preconditioner
 from ..solvers import cholesky_factor_inplace, cholesky_solve
+from ..solvers.pcg import pcg
 from ..symmetry import find_permutations, permutation_desc_index, validate_permutations
 from ..units import normalize_energy_unit, normalize_length_unit
 from ..utils.validation import check_atomic_numbers, check_energies, check_forces, check_positions, check_scalar
@@ -19,7 +22,7 @@ from .predictor import GDMLPredictor
 
 __all__ = ["GDMLRegressor"]
 
-_SOLVERS = ("auto", "cholesky")
+_SOLVERS = ("auto", "cholesky", "pcg")
 _PERMS = ("auto", "none")
 
 
@@ -58,10 +61,30 @@ class GDMLRegressor(BaseEstimator):
         Use energy labels, if given, to fix the energy integration constant.
     use_E_cstr : bool, default=False
         Also include the energy labels as rows of the kernel system.
-    solver : {'auto', 'cholesky'}, default='auto'
-        Closed-form Cholesky factorisation in place (one kernel copy).
+    solver : {'auto', 'cholesky', 'pcg'}, default='auto'
+        'cholesky': closed form, factorised in place (one kernel copy, O(n^2) memory).
+        'pcg': preconditioned conjugate gradients on the lazy kernel operator
+        (O(n) memory). 'auto' takes the closed form while the kernel fits in
+        half the available memory, PCG beyond.
+    preconditioner : {'cholesky', 'leverage', 'random', 'svd', 'none'}, default='cholesky'
+        Nyström preconditioner for PCG (see :mod:`gdmlkit.preconditioners`).
+    n_inducing : int or 'auto', default='auto'
+        Preconditioner rank k; 'auto' uses k = (c n^2 / 2)^(1/3) (n force components,
+        c = ``rank_constant``), capped so the n x k factor takes at most 1.5 GB.
+    rank_constant : float, default=1.0
+        The constant c of the automatic rank rule.
+    tol : float, default=1e-6
+        PCG relative residual tolerance.
+    max_iter : int, optional
+        PCG iteration cap (default: 10 * sqrt(n) + 1000).
+    backend : {'auto', 'torch', 'keops'}, default='auto'
+        Kernel operator backend for PCG.
+    checkpoint : str, optional
+        PCG checkpoint file: an interrupted fit resumes from it.
+    random_state : int, optional
+        Seed of the preconditioner's random choices.
     device : str, default='cpu'
-        Torch device for prediction ('cpu', 'cuda', 'cuda:1', ...).
+        Torch device for PCG and prediction ('cpu', 'cuda', 'cuda:1', ...).
     progress : bool, default=False
         Show progress bars on long steps.
 
@@ -99,7 +122,9 @@ class GDMLRegressor(BaseEstimator):
     """
 
     def __init__(self, sigma=10.0, *, lam=1e-10, perms="auto", max_perms=512, use_E=True,
-                 use_E_cstr=False, solver="auto", device="cpu", progress=False):
+                 use_E_cstr=False, solver="auto", preconditioner="cholesky", n_inducing="auto",
+                 rank_constant=1.0, tol=1e-6, max_iter=None, backend="auto", checkpoint=None, random_state=None,
+                 device="cpu", progress=False):
         self.sigma = sigma
         self.lam = lam
         self.perms = perms
@@ -107,6 +132,14 @@ class GDMLRegressor(BaseEstimator):
         self.use_E = use_E
         self.use_E_cstr = use_E_cstr
         self.solver = solver
+        self.preconditioner = preconditioner
+        self.n_inducing = n_inducing
+        self.rank_constant = rank_constant
+        self.tol = tol
+        self.max_iter = max_iter
+        self.backend = backend
+        self.checkpoint = checkpoint
+        self.random_state = random_state
         self.device = device
         self.progress = progress
 
@@ -117,6 +150,13 @@ class GDMLRegressor(BaseEstimator):
         check_scalar(self.max_perms, "max_perms", min_val=1, integer=True)
         if self.solver not in _SOLVERS:
             raise ValueError(f"Unknown solver {self.solver!r}; expected one of {list(_SOLVERS)}.")
+        if self.preconditioner not in list(PRECONDITIONERS) + ["none"]:
+            raise ValueError(f"Unknown preconditioner {self.preconditioner!r}; expected one of "
+                             f"{sorted(PRECONDITIONERS) + ['none']}.")
+        if self.n_inducing != "auto":
+            check_scalar(self.n_inducing, "n_inducing", min_val=1, integer=True)
+        check_scalar(self.tol, "tol", min_val=0, include_min=False)
+        check_scalar(self.rank_constant, "rank_constant", min_val=0, include_min=False)
         if isinstance(self.perms, str) and self.perms not in _PERMS:
             raise ValueError(f"perms={self.perms!r}; expected 'auto', 'none' or an array (n_perms, n_atoms).")
 
@@ -183,7 +223,12 @@ class GDMLRegressor(BaseEstimator):
         E_mean = float(np.mean(E)) if E is not None else 0.0
         if use_E_cstr:
             y_vec = np.concatenate([y_vec, E - E_mean])
-        alphas, info = self._solve_closed_form(x, desc.jacobian(g), dp, y_vec, use_E_cstr)
+        if self._choose_solver(y_vec.size) == "pcg":
+            if use_E_cstr:
+                raise ValueError("use_E_cstr=True is only supported by solver='cholesky'.")
+            alphas, info = self._solve_pcg(R, dp, y_vec)
+        else:
+            alphas, info = self._solve_closed_form(x, desc.jacobian(g), dp, y_vec, use_E_cstr)
 
         nF = n_train * n_atoms * 3
         self.alphas_ = alphas[:nF].reshape(n_train, n_atoms, 3)
@@ -214,6 +259,34 @@ class GDMLRegressor(BaseEstimator):
                 return np.arange(R.shape[1], dtype=np.int64)[None]
             return find_permutations(R, z, max_perms=self.max_perms, progress=self.progress)
         return validate_permutations(self.perms, z)
+
+    def _choose_solver(self, size):
+        if self.solver != "auto":
+            return self.solver
+        return "cholesky" if size * size * 8 < 0.5 * _available_memory_bytes() else "pcg"
+
+    def auto_rank(self, n):
+        """Preconditioner rank for n force components: (c n^2 / 2)^(1/3), at most 1.5 GB of factor, <= n."""
+        k = int(round((self.rank_constant * n * n / 2.0) ** (1.0 / 3.0)))
+        return int(max(1, min(k, n, 1.5e9 // (8 * n))))
+
+    def _solve_pcg(self, R, dp, y_vec):
+        """Lazy operator + Nyström preconditioner + PCG."""
+        op = HessianKernelOperator(R, dp, self.sigma, self.lam, backend=self.backend, device=self.device)
+        n = y_vec.size
+        rank = self.auto_rank(n) if self.n_inducing == "auto" else int(self.n_inducing)
+        pc = make_preconditioner(self.preconditioner, rank, random_state=self.random_state)
+        t0 = time.perf_counter()
+        if pc is not None:
+            pc.fit(op)
+        t1 = time.perf_counter()
+        max_iter = self.max_iter if self.max_iter is not None else int(10 * np.sqrt(n)) + 1000
+        res = pcg(op.matvec, y_vec, precond=pc, tol=self.tol, max_iter=max_iter, checkpoint=self.checkpoint,
+                  progress=self.progress)
+        info = {"solver": "pcg", "size": n, "backend": op.backend, "preconditioner": self.preconditioner,
+                "rank": pc.rank_ if pc is not None else 0, "n_iter": res.n_iter, "converged": res.converged,
+                "residuals": res.residuals, "t_preconditioner_s": t1 - t0, "t_solve_s": res.time_s}
+        return res.x, info
 
     def _solve_closed_form(self, x, J, dp, y_vec, use_E_cstr):
         """Assemble K in one float64 array, factorise in place, solve; jitter on failure."""

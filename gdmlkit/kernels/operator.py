@@ -1,0 +1,157 @@
+"""Lazy symmetrised Hessian-kernel operator: (K + lam I) v without forming K.
+
+K = blockdiag(J)^T G blockdiag(J), with G the descriptor-space kernel. A product
+first contracts v with the Jacobians (u_j = J_j v_j, D numbers per geometry), does
+the pairwise work in descriptor space against the n*P permuted training points::
+
+    y_i = sum_{j,P} [ a_ijP S_P u_j - b_ijP d_ijP (d_ijP . S_P u_j) ],  d_ijP = x_i - S_P x_j
+
+and maps back with J_i^T. Memory grows linearly with n (the pairwise terms are
+formed a row block at a time, or never with KeOps). Two backends share this class:
+'torch' (blocked dense algebra, CPU or CUDA) and 'keops' (a compiled lazy reduction).
+"""
+
+import numpy as np
+import torch
+
+from ..descriptors import InverseDistanceDescriptor
+from .dense import assemble_kernel, kernel_blocks
+from .keops import keops_available, keops_descriptor_matvec
+from .matern import matern52_coefficients
+
+__all__ = ["HessianKernelOperator"]
+
+_BACKENDS = ("auto", "torch", "keops")
+
+
+class HessianKernelOperator:
+    """Symmetrised Hessian kernel of a training set as a linear operator (plus lam * I).
+
+    Parameters
+    ----------
+    R : array (n, n_atoms, 3)
+        Training positions (length unit L).
+    desc_perms : int array (P, D)
+        Descriptor index permutations (row 0 identity).
+    sigma : float
+        Kernel length scale (1/L).
+    lam : float, default 0
+        Diagonal shift.
+    backend : {'auto', 'torch', 'keops'}
+        'auto' takes KeOps when it is importable and compiles, torch otherwise.
+    device : str
+        'cpu' or a CUDA device.
+    block_size : int, optional
+        Rows per block for the torch backend.
+    """
+
+    def __init__(self, R, desc_perms, sigma, lam=0.0, *, backend="auto", device="cpu", block_size=None):
+        if backend not in _BACKENDS:
+            raise ValueError(f"Unknown backend {backend!r}; expected one of {list(_BACKENDS)}.")
+        if backend == "keops" and not keops_available():
+            raise ImportError("backend='keops' but pykeops is not importable or cannot compile; "
+                              "install pykeops and a C++ compiler, or use backend='torch'.")
+        self.backend = ("keops" if keops_available() else "torch") if backend == "auto" else backend
+        self.device = torch.device(device)
+        self.sigma = float(sigma)
+        self.lam = float(lam)
+        R = torch.as_tensor(np.asarray(R), dtype=torch.float64, device=self.device)
+        self.n_train, self.n_atoms = R.shape[:2]
+        self.descriptor = InverseDistanceDescriptor(self.n_atoms)
+        self.x, self.g = self.descriptor.transform(R)
+        self.dp = torch.as_tensor(np.asarray(desc_perms), dtype=torch.long, device=self.device)
+        self.n_perms = self.dp.shape[0]
+        D = self.x.shape[1]
+        self.XP = self.x[:, self.dp].reshape(-1, D)
+        self.XP_sq = (self.XP * self.XP).sum(1)
+        self.block_size = block_size or max(1, min(self.n_train, 2**22 // max(1, self.XP.shape[0])))
+
+    @property
+    def shape(self):
+        n = self.n_train * self.n_atoms * 3
+        return (n, n)
+
+    @property
+    def dtype(self):
+        return torch.float64
+
+    def _descriptor_matvec(self, U):
+        """y_i = sum_jP [a S_P u_j - b d (d . S_P u_j)] for U (n, D) -> (n, D)."""
+        D = U.shape[1]
+        UP = U[:, self.dp].reshape(-1, D)
+        if self.backend == "keops":
+            return keops_descriptor_matvec(self.x, self.XP, UP, self.sigma)
+        XP_UP = (self.XP * UP).sum(1)
+        out = torch.empty_like(U)
+        for s in range(0, self.n_train, self.block_size):
+            x = self.x[s:s + self.block_size]
+            d2 = (x * x).sum(1)[:, None] + self.XP_sq[None, :] - 2.0 * x @ self.XP.T
+            a, b = matern52_coefficients(torch.sqrt(torch.clamp(d2, min=0.0)), self.sigma)
+            bdw = b * (x @ UP.T - XP_UP[None, :])
+            out[s:s + self.block_size] = a @ UP - bdw.sum(1)[:, None] * x + bdw @ self.XP
+        return out
+
+    def matvec(self, v):
+        """(K + lam I) v for v of shape (n*3N,) or (n*3N, k); returns the same shape and type."""
+        is_np = isinstance(v, np.ndarray)
+        vt = torch.as_tensor(v, dtype=torch.float64, device=self.device)
+        V = vt.reshape(self.shape[0], -1)
+        if V.shape[0] != self.shape[0]:
+            raise ValueError(f"v must have {self.shape[0]} rows (n_train * n_atoms * 3); got {tuple(vt.shape)}.")
+        out = torch.empty_like(V)
+        with torch.no_grad():
+            for k in range(V.shape[1]):
+                Vk = V[:, k].reshape(self.n_train, self.n_atoms, 3)
+                Y = self._descriptor_matvec(self.descriptor.jvp(self.g, Vk))
+                out[:, k] = self.descriptor.vjp(self.g, Y).reshape(-1) + self.lam * V[:, k]
+        out = out.reshape(vt.shape)
+        return out.cpu().numpy() if is_np else out
+
+    __matmul__ = matvec
+
+    def _dense_jacobians(self, idx):
+        return self.descriptor.jacobian(self.g[idx])
+
+    def columns(self, cols, with_lam=True, geometries_per_block=4):
+        """Columns ``(K + lam I)[:, cols]`` (or of K) as a float64 tensor (n*3N, len(cols)), exactly."""
+        cols = torch.as_tensor(np.asarray(cols), dtype=torch.long, device=self.device)
+        dim_i = self.n_atoms * 3
+        geo = torch.unique(cols // dim_i)
+        out = torch.empty(self.shape[0], len(cols), dtype=torch.float64, device=self.device)
+        J_all = self._dense_jacobians(slice(None))
+        for s in range(0, len(geo), geometries_per_block):
+            js = geo[s:s + geometries_per_block]
+            Jj = J_all[js]
+            blk = kernel_blocks(self.x, J_all, self.x[js][:, self.dp], Jj[:, self.dp, :], self.sigma)["FF"]
+            for pos, j in enumerate(js.tolist()):
+                sel = torch.nonzero(cols // dim_i == j).ravel()
+                out[:, sel] = blk[:, pos * dim_i + (cols[sel] - j * dim_i)]
+        if with_lam:
+            out[cols, torch.arange(len(cols), device=self.device)] += self.lam
+        return out
+
+    def diagonal(self, with_lam=True):
+        """Diagonal of K + lam I (or of K), shape (n*3N,), from the n diagonal 3N x 3N blocks."""
+        J = self._dense_jacobians(slice(None))  # (n, D, 3N)
+        xP = self.x[:, self.dp]  # (n, P, D)
+        diff = self.x[:, None, :] - xP
+        a, b = matern52_coefficients(torch.linalg.vector_norm(diff, dim=-1), self.sigma)  # (n, P)
+        JP = J[:, self.dp, :]  # (n, P, D, 3N)
+        term1 = torch.einsum("np,npk->nk", a, torch.einsum("ndk,npdk->npk", J, JP))
+        u = torch.einsum("ndk,npd->npk", J, diff)
+        v = torch.einsum("npdk,npd->npk", JP, diff)
+        diag = (term1 - torch.einsum("np,npk,npk->nk", b, u, v)).reshape(-1)
+        return diag + self.lam if with_lam else diag
+
+    def to_dense(self):
+        """The full matrix K + lam I as a numpy array (small problems and tests only)."""
+        J = self._dense_jacobians(slice(None))
+        K = assemble_kernel(self.x.cpu(), J.cpu(), self.dp.cpu(), self.sigma)
+        K[np.diag_indices_from(K)] += self.lam
+        return K
+
+    def flops_per_matvec(self):
+        """Approximate floating-point operations of one product (torch backend's algorithm)."""
+        n, nP, D = self.n_train, self.XP.shape[0], self.x.shape[1]
+        return n * nP * (8 * D + 20)
+

@@ -1,0 +1,144 @@
+"""Preconditioned conjugate gradients over a matvec closure, resumable from a checkpoint."""
+
+import os
+import time
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from ..exceptions import ConvergenceWarning
+
+__all__ = ["pcg", "SolveResult"]
+
+
+@dataclass
+class SolveResult:
+    """Outcome of :func:`pcg`.
+
+    Attributes
+    ----------
+    x : ndarray (n,)
+        Solution (the last iterate if not converged).
+    converged : bool
+    n_iter : int
+        Iterations done in total (including those of a resumed checkpoint).
+    residuals : list of float
+        Relative residual norms ||b - A x|| / ||b||, one per iteration (index 0: the start).
+    time_s : float
+    """
+
+    x: np.ndarray
+    converged: bool
+    n_iter: int
+    residuals: list = field(default_factory=list)
+    time_s: float = 0.0
+
+
+def _save_checkpoint(path, **arrays):
+    tmp = f"{path}.tmp.npz"
+    np.savez(tmp, **arrays)
+    os.replace(tmp, path)
+
+
+def pcg(matvec, b, *, precond=None, x0=None, tol=1e-8, max_iter=None, callback=None, checkpoint=None,
+        checkpoint_every=10, progress=False):
+    """Solve A x = b for symmetric positive definite A given only ``matvec(v) = A v``.
+
+    Parameters
+    ----------
+    matvec : callable
+        (n,) float64 ndarray -> (n,) ndarray.
+    b : ndarray (n,)
+    precond : callable, optional
+        Applies the inverse preconditioner M^{-1} r (SPD). None: no preconditioning.
+    x0 : ndarray (n,), optional
+        Warm start.
+    tol : float
+        Stop when ||b - A x|| <= tol * ||b||; > 0.
+    max_iter : int, optional
+        Iteration cap (default 10 n); a ConvergenceWarning is issued if reached.
+    callback : callable, optional
+        Called as ``callback(iteration, x, relative_residual)`` after every iteration;
+        return True to stop early.
+    checkpoint : str or Path, optional
+        File (.npz) holding the CG state; if it exists the solve resumes from it,
+        and it is rewritten atomically every `checkpoint_every` iterations, so an
+        interrupted solve loses at most that many iterations.
+    progress : bool
+        tqdm bar of the relative residual.
+
+    Returns
+    -------
+    SolveResult
+    """
+    b = np.asarray(b, dtype=np.float64)
+    if b.ndim != 1:
+        raise ValueError(f"b must be a vector (n,); got shape {b.shape}.")
+    if not np.all(np.isfinite(b)):
+        raise ValueError("b contains NaN or inf.")
+    if not (isinstance(tol, (int, float)) and tol > 0):
+        raise ValueError(f"tol == {tol}, must be > 0.")
+    n = b.size
+    max_iter = 10 * n if max_iter is None else int(max_iter)
+    if max_iter < 1:
+        raise ValueError(f"max_iter == {max_iter}, must be >= 1.")
+    apply_m = precond if precond is not None else (lambda r: r)
+    b_norm = float(np.linalg.norm(b))
+    t0 = time.perf_counter()
+    if b_norm == 0.0:
+        return SolveResult(np.zeros(n), True, 0, [0.0], 0.0)
+
+    if checkpoint is not None and os.path.exists(checkpoint):
+        with np.load(checkpoint, allow_pickle=False) as st:
+            if st["x"].shape != b.shape or not np.allclose(st["b"], b):
+                raise ValueError(f"Checkpoint {checkpoint} belongs to a different system; delete it to restart.")
+            x, r, p, rz = st["x"].copy(), st["r"].copy(), st["p"].copy(), float(st["rz"])
+            residuals, it0 = list(st["residuals"]), int(st["n_iter"])
+    else:
+        x = np.zeros(n) if x0 is None else np.array(x0, dtype=np.float64)
+        r = b - matvec(x) if x0 is not None else b.copy()
+        z = apply_m(r)
+        p = z.copy()
+        rz = float(r @ z)
+        residuals, it0 = [float(np.linalg.norm(r)) / b_norm], 0
+
+    converged = residuals[-1] <= tol
+    bar = tqdm(total=max_iter, initial=it0, desc="PCG", disable=not progress, unit="it")
+    it = it0
+    try:
+        while not converged and it < max_iter:
+            Ap = matvec(p)
+            pAp = float(p @ Ap)
+            if not pAp > 0:
+                raise np.linalg.LinAlgError(f"PCG: p^T A p = {pAp:.3e} <= 0 at iteration {it}; "
+                                            "the matrix (or preconditioner) is not positive definite.")
+            alpha = rz / pAp
+            x += alpha * p
+            r -= alpha * Ap
+            it += 1
+            rel = float(np.linalg.norm(r)) / b_norm
+            residuals.append(rel)
+            bar.update(1)
+            bar.set_postfix(residual=f"{rel:.2e}")
+            converged = rel <= tol
+            if callback is not None and callback(it, x, rel):
+                break
+            if converged:
+                break
+            z = apply_m(r)
+            rz_new = float(r @ z)
+            p = z + (rz_new / rz) * p
+            rz = rz_new
+            if checkpoint is not None and it % checkpoint_every == 0:
+                _save_checkpoint(checkpoint, x=x, r=r, p=p, rz=rz, b=b, residuals=np.array(residuals), n_iter=it)
+    finally:
+        bar.close()
+    if not converged and it >= max_iter:
+        warnings.warn(f"PCG did not converge in {max_iter} iterations: relative residual {residuals[-1]:.2e} > "
+                      f"tol {tol:.1e}. Raise max_iter, use a stronger preconditioner (larger rank), or increase "
+                      "lam.", ConvergenceWarning, stacklevel=2)
+    if checkpoint is not None and converged and os.path.exists(checkpoint):
+        os.remove(checkpoint)
+    return SolveResult(x, converged, it, residuals, time.perf_counter() - t0)

@@ -1,0 +1,37 @@
+"""Command line: train on shipped data, test and inspect the saved model."""
+
+from pathlib import Path
+
+import pytest
+
+from gdmlkit.cli import main
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+
+
+def test_train_test_info(tmp_path, capsys):
+    model = tmp_path / "m.npz"
+    rc = main(["train", str(DATA / "ethanol_rmd17_train.npz"), "--test", str(DATA / "ethanol_rmd17_test.npz"),
+               "--n-train", "40", "--n-test", "100", "--sigma", "auto", "--sigmas", "5,20", "--cv", "2",
+               "-o", str(model)])
+    out = capsys.readouterr().out
+    assert rc == 0 and model.exists()
+    assert "force  MAE" in out and "[eV/Ang]" in out and "energy MAE" in out
+    assert main(["test", str(model), str(DATA / "ethanol_rmd17_test.npz"), "--n-test", "50"]) == 0
+    assert "geometries/s" in capsys.readouterr().out
+    assert main(["info", str(model)]) == 0
+    assert "permutations" in capsys.readouterr().out
+    assert main(["info", str(DATA / "ethanol_rmd17_test.npz")]) == 0
+
+
+def test_errors_are_reported_not_raised(tmp_path, capsys):
+    rc = main(["train", str(tmp_path / "missing.npz")])
+    assert rc == 2 and "error" in capsys.readouterr().err
+    rc = main(["train", str(DATA / "ethanol_rmd17_train.npz"), "--n-train", "5000"])
+    assert rc == 2 and "5000" in capsys.readouterr().err
+
+
+def test_help_exits_cleanly():
+    with pytest.raises(SystemExit) as exc:
+        main(["--help"])
+    assert exc.value.code == 0

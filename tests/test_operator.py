@@ -1,0 +1,53 @@
+"""Lazy Hessian-kernel operator against the dense kernel (torch and KeOps backends, CPU and CUDA)."""
+
+import numpy as np
+import pytest
+import torch
+
+from gdmlkit.kernels.keops import keops_available
+from gdmlkit.kernels.operator import HessianKernelOperator
+from gdmlkit.symmetry import permutation_desc_index
+
+ETHANOL_PERMS = np.array([[0, 1, 2, 3, 4, 5, 6, 7, 8], [0, 1, 2, 4, 3, 5, 7, 6, 8], [0, 1, 2, 4, 3, 6, 5, 7, 8],
+                          [0, 1, 2, 4, 3, 7, 6, 5, 8], [0, 1, 2, 3, 4, 7, 5, 6, 8], [0, 1, 2, 3, 4, 6, 7, 5, 8]])
+
+BACKENDS = ["torch", pytest.param("keops", marks=pytest.mark.skipif(not keops_available(),
+                                                                     reason="pykeops cannot compile here"))]
+DEVICES = ["cpu", pytest.param("cuda", marks=[pytest.mark.gpu, pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="no CUDA device")])]
+
+
+@pytest.fixture(scope="module")
+def small(ethanol_ccsd):
+    return ethanol_ccsd["R"][:25]
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_matvec_equals_dense(small, backend, device):
+    op = HessianKernelOperator(small, permutation_desc_index(ETHANOL_PERMS), 10.0, lam=1e-4, backend=backend,
+                               device=device, block_size=7)
+    K = HessianKernelOperator(small, permutation_desc_index(ETHANOL_PERMS), 10.0, lam=1e-4,
+                              backend="torch").to_dense()
+    V = np.random.default_rng(0).normal(size=(K.shape[0], 3))
+    np.testing.assert_allclose(op.matvec(V), K @ V, rtol=1e-10, atol=1e-12 * np.abs(K @ V).max())
+    np.testing.assert_allclose(op.matvec(V[:, 0]), K @ V[:, 0], rtol=1e-10, atol=1e-12 * np.abs(K).max())
+
+
+def test_columns_and_diagonal(small):
+    op = HessianKernelOperator(small, permutation_desc_index(ETHANOL_PERMS), 10.0, lam=1e-3, backend="torch")
+    K = op.to_dense()
+    cols = [0, 26, 27, 300, 301, 674]
+    np.testing.assert_allclose(op.columns(cols).numpy(), K[:, cols], rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(op.columns(cols, with_lam=False).numpy()[cols, range(6)], K[cols, cols] - 1e-3,
+                               rtol=1e-12)
+    np.testing.assert_allclose(op.diagonal().numpy(), np.diag(K), rtol=1e-12)
+
+
+def test_bad_input(small):
+    dp = permutation_desc_index(ETHANOL_PERMS)
+    with pytest.raises(ValueError, match="Unknown backend 'gpu'"):
+        HessianKernelOperator(small, dp, 10.0, backend="gpu")
+    op = HessianKernelOperator(small, dp, 10.0, backend="torch")
+    with pytest.raises(ValueError, match="v must have 675 rows"):
+        op.matvec(np.ones(10))

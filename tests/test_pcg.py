@@ -1,0 +1,124 @@
+"""PCG against the Cholesky solution; preconditioners against dense Woodbury; resume after interrupt."""
+
+import numpy as np
+import pytest
+import torch
+
+from gdmlkit.exceptions import ConvergenceWarning
+from gdmlkit.kernels.operator import HessianKernelOperator
+from gdmlkit.preconditioners import PRECONDITIONERS, make_preconditioner
+from gdmlkit.solvers.pcg import pcg
+from gdmlkit.symmetry import permutation_desc_index
+
+ETHANOL_PERMS = np.array([[0, 1, 2, 3, 4, 5, 6, 7, 8], [0, 1, 2, 4, 3, 5, 7, 6, 8], [0, 1, 2, 4, 3, 6, 5, 7, 8],
+                          [0, 1, 2, 4, 3, 7, 6, 5, 8], [0, 1, 2, 3, 4, 7, 5, 6, 8], [0, 1, 2, 3, 4, 6, 7, 5, 8]])
+
+
+@pytest.fixture(scope="module")
+def system(ethanol_ccsd):
+    """A real ethanol problem: 60 geometries (n = 1620), sigma 10, lam 1e-8."""
+    d = ethanol_ccsd
+    op = HessianKernelOperator(d["R"][:60], permutation_desc_index(ETHANOL_PERMS), 10.0, lam=1e-8,
+                               backend="torch")
+    K = op.to_dense()
+    b = d["F"][:60].ravel()
+    L = np.linalg.cholesky(K)
+    x_ref = np.linalg.solve(L.T, np.linalg.solve(L, b))
+    return op, K, b, x_ref
+
+
+def test_pcg_reaches_cholesky_solution(system):
+    op, K, b, x_ref = system
+    pc = make_preconditioner("cholesky", 150).fit(op)
+    res = pcg(op.matvec, b, precond=pc, tol=1e-10, max_iter=5000)
+    assert res.converged
+    assert res.residuals[-1] <= 1e-10
+    assert np.linalg.norm(K @ res.x - b) <= 1.01e-10 * np.linalg.norm(b)
+    np.testing.assert_allclose(res.x, x_ref, rtol=1e-4, atol=1e-4 * np.abs(x_ref).max())
+
+
+@pytest.mark.parametrize("name", sorted(PRECONDITIONERS))
+def test_preconditioner_inverse_equals_dense_woodbury(system, name):
+    op, K, b, _ = system
+    pc = make_preconditioner(name, 80, random_state=1).fit(op)
+    U, eig, mu = pc.U_.numpy(), pc.eig_.numpy(), pc.mu_
+    # dense P = U diag(eig + mu) U^T / (eig_k + mu) + (I - U U^T); its inverse by a dense solve
+    P = U @ np.diag((eig + mu) / (eig[-1] + mu)) @ U.T + np.eye(len(b)) - U @ U.T
+    r = np.random.default_rng(2).normal(size=len(b))
+    np.testing.assert_allclose(pc.apply(r), np.linalg.solve(P, r), rtol=1e-8, atol=1e-10 * np.abs(r).max())
+    assert pc.rank_ <= 80
+
+
+@pytest.mark.parametrize("name", sorted(PRECONDITIONERS))
+def test_every_preconditioner_cuts_iterations(system, name):
+    op, _, b, _ = system
+    plain = pcg(op.matvec, b, tol=1e-4, max_iter=3000)
+    pc = make_preconditioner(name, 100, random_state=0).fit(op)
+    res = pcg(op.matvec, b, precond=pc, tol=1e-4, max_iter=3000)
+    assert res.converged and res.n_iter < 0.7 * plain.n_iter
+
+
+def test_nystrom_matches_dense_nystrom(system):
+    op, K, _, _ = system
+    pc = make_preconditioner("random", 40, random_state=3).fit(op)
+    S = pc.columns_.numpy()
+    Kn = K - 1e-8 * np.eye(len(K))
+    ref = Kn[:, S] @ np.linalg.solve(Kn[np.ix_(S, S)], Kn[S, :])
+    approx = pc.U_.numpy() @ np.diag(pc.eig_.numpy()) @ pc.U_.numpy().T
+    np.testing.assert_allclose(approx, ref, atol=1e-6 * np.abs(ref).max())
+
+
+def test_resume_after_interrupt_gives_same_solution(system, tmp_path):
+    op, _, b, _ = system
+    pc = make_preconditioner("random", 60, random_state=0).fit(op)
+    full = pcg(op.matvec, b, precond=pc, tol=1e-8)
+    ck = tmp_path / "cg.npz"
+
+    def interrupt(it, x, rel):
+        if it == 25:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        pcg(op.matvec, b, precond=pc, tol=1e-8, callback=interrupt, checkpoint=ck, checkpoint_every=10)
+    assert ck.exists()
+    resumed = pcg(op.matvec, b, precond=pc, tol=1e-8, checkpoint=ck)
+    assert resumed.n_iter == full.n_iter
+    np.testing.assert_allclose(resumed.x, full.x, rtol=1e-12, atol=1e-14)
+    assert not ck.exists()  # removed once converged
+
+
+def test_warm_start_and_nonconvergence_warning(system):
+    op, _, b, x_ref = system
+    res = pcg(op.matvec, b, x0=x_ref, tol=1e-6)
+    assert res.n_iter <= 2
+    with pytest.warns(ConvergenceWarning, match="did not converge in 3 iterations"):
+        res = pcg(op.matvec, b, tol=1e-12, max_iter=3)
+    assert not res.converged and len(res.residuals) == 4
+
+
+def test_bad_input(system):
+    op, _, b, _ = system
+    with pytest.raises(ValueError, match="tol == 0, must be > 0"):
+        pcg(op.matvec, b, tol=0)
+    with pytest.raises(ValueError, match="tol == -1"):
+        pcg(op.matvec, b, tol=-1.0)
+    with pytest.raises(ValueError, match="rank == 5000 exceeds the system size n == 1620"):
+        make_preconditioner("random", 5000).fit(op)
+    with pytest.raises(ValueError, match="Unknown preconditioner 'levrage'"):
+        make_preconditioner("levrage", 10)
+    with pytest.raises(ValueError, match="Unknown pivoting"):
+        make_preconditioner("cholesky", 10, pivoting="max").fit(op)
+
+
+def test_randomly_pivoted_cholesky(system):
+    op, _, b, _ = system
+    pc = make_preconditioner("cholesky", 100, random_state=0, pivoting="random", block=20).fit(op)
+    assert pc.rank_ == 100
+    assert pcg(op.matvec, b, precond=pc, tol=1e-4).converged
+
+
+def test_torch_tensor_apply(system):
+    op, _, b, _ = system
+    pc = make_preconditioner("random", 30, random_state=0).fit(op)
+    r = torch.from_numpy(b)
+    np.testing.assert_allclose(pc.apply(r).numpy(), pc.apply(b))
