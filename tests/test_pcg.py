@@ -16,9 +16,9 @@ ETHANOL_PERMS = np.array([[0, 1, 2, 3, 4, 5, 6, 7, 8], [0, 1, 2, 4, 3, 5, 7, 6, 
 
 @pytest.fixture(scope="module")
 def system(ethanol_ccsd):
-    """A real ethanol problem: 60 geometries (n = 1620), sigma 10, lam 1e-8."""
+    """A real ethanol problem: 60 geometries (n = 1620), sigma 10, lam 1e-6."""
     d = ethanol_ccsd
-    op = HessianKernelOperator(d["R"][:60], permutation_desc_index(ETHANOL_PERMS), 10.0, lam=1e-8,
+    op = HessianKernelOperator(d["R"][:60], permutation_desc_index(ETHANOL_PERMS), 10.0, lam=1e-6,
                                backend="torch")
     K = op.to_dense()
     b = d["F"][:60].ravel()
@@ -33,8 +33,9 @@ def test_pcg_reaches_cholesky_solution(system):
     res = pcg(op.matvec, b, precond=pc, tol=1e-10, max_iter=5000)
     assert res.converged
     assert res.residuals[-1] <= 1e-10
-    assert np.linalg.norm(K @ res.x - b) <= 1.01e-10 * np.linalg.norm(b)
-    np.testing.assert_allclose(res.x, x_ref, rtol=1e-4, atol=1e-4 * np.abs(x_ref).max())
+    # the recursively updated residual tracks the true one up to rounding
+    assert np.linalg.norm(K @ res.x - b) <= 1e-8 * np.linalg.norm(b)
+    np.testing.assert_allclose(res.x, x_ref, rtol=1e-5, atol=1e-5 * np.abs(x_ref).max())
 
 
 @pytest.mark.parametrize("name", sorted(PRECONDITIONERS))
@@ -62,7 +63,7 @@ def test_nystrom_matches_dense_nystrom(system):
     op, K, _, _ = system
     pc = make_preconditioner("random", 40, random_state=3).fit(op)
     S = pc.columns_.numpy()
-    Kn = K - 1e-8 * np.eye(len(K))
+    Kn = K - 1e-6 * np.eye(len(K))
     ref = Kn[:, S] @ np.linalg.solve(Kn[np.ix_(S, S)], Kn[S, :])
     approx = pc.U_.numpy() @ np.diag(pc.eig_.numpy()) @ pc.U_.numpy().T
     np.testing.assert_allclose(approx, ref, atol=1e-6 * np.abs(ref).max())

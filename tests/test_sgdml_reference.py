@@ -26,29 +26,38 @@ def _rel(a, b):
     return np.max(np.abs(a - b)) / np.max(np.abs(b))
 
 
-@pytest.fixture(scope="module")
-def sgdml_model(ethanol_ccsd, tmp_path_factory):
+def _train_sgdml(d, use_E_cstr, tmp_path_factory):
     """An sgdml model trained (analytic solver, symmetries on) on 60 ethanol geometries."""
     from sgdml.train import GDMLTrain
 
-    d = ethanol_ccsd
     np.random.seed(0)
     train = _sgdml_dataset(d, np.arange(0, 60))
     valid = _sgdml_dataset(d, np.arange(60, 80))
     trainer = GDMLTrain(max_processes=1)
-    task = trainer.create_task(train, 60, valid, 10, sig=10, lam=1e-10, use_sym=True, use_E=True)
+    task = trainer.create_task(train, 60, valid, 10, sig=10, lam=1e-10, use_sym=True, use_E=True,
+                               use_E_cstr=use_E_cstr)
     model = trainer.train(task)
     path = tmp_path_factory.mktemp("sgdml") / "m.npz"
     np.savez_compressed(path, **model)
     return task, model, path
 
 
-@pytest.mark.parametrize("use_E_cstr", [False])
-def test_same_fit_as_sgdml(ethanol_ccsd, sgdml_model, use_E_cstr):
+@pytest.fixture(scope="module")
+def sgdml_model(ethanol_ccsd, tmp_path_factory):
+    return _train_sgdml(ethanol_ccsd, False, tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def sgdml_model_E(ethanol_ccsd, tmp_path_factory):
+    return _train_sgdml(ethanol_ccsd, True, tmp_path_factory)
+
+
+@pytest.mark.parametrize("use_E_cstr", [False, True])
+def test_same_fit_as_sgdml(ethanol_ccsd, sgdml_model, sgdml_model_E, use_E_cstr):
     from sgdml.predict import GDMLPredict
 
-    task, model, _ = sgdml_model
-    ours = GDMLRegressor(sigma=task["sig"], lam=task["lam"], perms=task["perms"]).fit(
+    task, model, _ = sgdml_model_E if use_E_cstr else sgdml_model
+    ours = GDMLRegressor(sigma=task["sig"], lam=task["lam"], perms=task["perms"], use_E_cstr=use_E_cstr).fit(
         task["R_train"], task["F_train"], E=task["E_train"], z=task["z"])
     R_test = ethanol_ccsd["R"][500:540]
     E_ref, F_ref = GDMLPredict(model, max_processes=1).predict(R_test.reshape(len(R_test), -1))
@@ -59,14 +68,28 @@ def test_same_fit_as_sgdml(ethanol_ccsd, sgdml_model, use_E_cstr):
     assert abs(ours.c_ - float(model["c"])) < 1e-6 * abs(float(model["c"]))
 
 
-def test_sgdml_model_file_loads_and_predicts_identically(ethanol_ccsd, sgdml_model):
+@pytest.mark.parametrize("use_E_cstr", [False, True])
+def test_sgdml_model_file_loads_and_predicts_identically(ethanol_ccsd, sgdml_model, sgdml_model_E, use_E_cstr):
     from sgdml.predict import GDMLPredict
 
-    _, model, path = sgdml_model
+    _, model, path = sgdml_model_E if use_E_cstr else sgdml_model
     loaded = load_model(path)
     assert loaded.energy_unit_ == "kcal/mol" and loaded.length_unit_ == "Ang"
     R_test = ethanol_ccsd["R"][600:650]
     E_ref, F_ref = GDMLPredict(model, max_processes=1).predict(R_test.reshape(len(R_test), -1))
     E, F = loaded.predict(R_test)
-    assert _rel(F.reshape(len(R_test), -1), F_ref) < 1e-10
+    assert _rel(F.reshape(len(R_test), -1), F_ref) < 1e-8
     assert np.max(np.abs(E - E_ref)) < 1e-8 * np.max(np.abs(E_ref))
+
+
+def test_same_permutations_as_sgdml(ethanol_ccsd):
+    """Symmetry discovery finds sgdml's group on the same 200 ethanol geometries."""
+    from sgdml.utils import perm
+
+    from gdmlkit import find_permutations
+
+    R, z = ethanol_ccsd["R"][:200], ethanol_ccsd["z"]
+    ref = perm.find_perms(R, z, lat_and_inv=None, max_processes=1)
+    ours = find_permutations(R, z)
+    assert len(ours) == len(ref) == 6
+    assert {tuple(p) for p in ours} == {tuple(p) for p in ref}

@@ -95,9 +95,9 @@ class HessianKernelOperator:
         """(K + lam I) v for v of shape (n*3N,) or (n*3N, k); returns the same shape and type."""
         is_np = isinstance(v, np.ndarray)
         vt = torch.as_tensor(v, dtype=torch.float64, device=self.device)
-        V = vt.reshape(self.shape[0], -1)
-        if V.shape[0] != self.shape[0]:
+        if vt.ndim not in (1, 2) or vt.shape[0] != self.shape[0]:
             raise ValueError(f"v must have {self.shape[0]} rows (n_train * n_atoms * 3); got {tuple(vt.shape)}.")
+        V = vt.reshape(self.shape[0], -1)
         out = torch.empty_like(V)
         with torch.no_grad():
             for k in range(V.shape[1]):

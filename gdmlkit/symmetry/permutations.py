@@ -1,26 +1,45 @@
-"""Permutational symmetries of a molecule, found from its training geometries (sGDML-style).
+"""Permutational symmetries of a molecule, found from its training geometries.
 
-Two geometries are related by a symmetry when relabelling identical atoms of one
-makes its distance matrix match the other's. For pairs of training geometries we
-solve this matching (a quadratic assignment) approximately: a linear assignment on
-per-atom distance profiles, restricted to atoms of one element, refined by repeated
-linear assignments on the current match (started from that guess and from the
-identity; the best is kept). A match that explains the pair at least `ratio` times
-better than the identity labelling is a symmetry seen in the data (e.g. a methyl
-rotation that happened during the MD). The symmetries collected over all pairs are
-closed under composition into a group; a cap on its size is enforced with a warning.
+sGDML symmetrises its kernel over the atom permutations that map the molecule
+onto itself *as sampled by the data*: e.g. ethanol's methyl rotation (3) times
+the CH2 hydrogen swap (2), 6 permutations; not the 12 automorphisms of its bond
+graph, since swapping two methyl hydrogens alone inverts the molecule's
+handedness. A permutation ``p`` (atom ``a`` of ``R[:, p]`` is atom ``p[a]`` of
+``R``) is such a symmetry when the relabelled geometries look like training
+geometries. This module tests exactly that, on distance matrices ``D_i`` (which
+ignore rotations, translations and reflections):
 
-A permutation ``p`` (n_atoms,) means: geometry ``R[:, p]`` is equivalent to ``R``.
+1. Scale. ``s_i = min_{j != i} ||D_i - D_j||_F`` is how far geometry i lies from
+   its nearest neighbour in the training set (thermal spread plus sampling
+   density; unit-free in what follows).
+2. Criterion. ``p`` is accepted when, for at least half of the geometries,
+   ``min_j ||D_i[p][:, p] - D_j||_F <= (1 + tol) s_i``: the relabelled geometry
+   is about as close to the data as the geometries are to each other. Symmetries
+   the data never explores (a methyl that never rotates) are therefore not
+   found, as in sGDML; near-rigid symmetries (benzene's D6h) are, because the
+   relabelled geometry differs from the data only by thermal noise.
+3. Search. All such ``p`` are enumerated exactly by depth-first search over
+   atoms (images restricted to atoms of the same element), pruned with two lower
+   bounds on that residual: per atom, the per-element sorted distance profiles
+   (sorting cannot increase the distance between two rows), and per partial
+   assignment, the residual of the already assigned block of the matrix.
+4. Group. The accepted set is closed under composition. Above ``max_perms`` a
+   warning is raised and a subgroup is kept, grown greedily from the best
+   supported permutations.
+
+Unlike sGDML's pairwise bipartite matching plus permutation synchronisation,
+this search is deterministic and cannot miss a permutation that meets the
+criterion. With a single geometry (or identical copies) the scale falls back to
+``1e-6 ||D_i||_F``, so only exact symmetries of that geometry are found.
 """
 
-import itertools
+import math
 import warnings
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 from tqdm.auto import tqdm
 
-from ..utils.validation import check_atomic_numbers, check_positions
+from ..utils.validation import check_atomic_numbers, check_positions, check_scalar
 
 __all__ = [
     "find_permutations",
@@ -30,185 +49,365 @@ __all__ = [
     "permutation_desc_index",
 ]
 
+_SCALE_FLOOR = 1e-6
+
 
 def identity_permutation(n_atoms):
-    """The trivial group (plain GDML): array (1, n_atoms)."""
+    """The trivial group (plain GDML): int64 array of shape (1, n_atoms)."""
+    check_scalar(n_atoms, "n_atoms", min_val=1, integer=True)
     return np.arange(n_atoms, dtype=np.int64)[None]
 
 
-def _distances(R):
-    return np.linalg.norm(R[:, :, None, :] - R[:, None, :, :], axis=-1)
+def _as_index_array(perms, name="perms"):
+    """`perms` as a 2-D int64 array; integral floats are accepted."""
+    perms = np.asarray(perms)
+    if perms.ndim != 2:
+        raise ValueError(
+            f"{name} must be a 2-D array (n_perms, n_atoms); got shape {perms.shape}. "
+            "Wrap a single permutation as perms[None]."
+        )
+    if perms.dtype.kind == "f" and np.all(np.isfinite(perms)) and np.all(perms == np.round(perms)):
+        perms = perms.astype(np.int64)
+    if perms.dtype.kind not in "iu":
+        raise TypeError(f"{name} must hold integer atom indices; got dtype {perms.dtype}.")
+    return perms.astype(np.int64)
 
 
-def _profiles(D, z):
-    """Per-atom sorted distances to the atoms of each element: (n, n_atoms, n_atoms)."""
-    cols = [np.sort(D[:, :, z == e], axis=-1) for e in np.unique(z)]
-    return np.concatenate(cols, axis=-1)
+def _check_rows_are_permutations(perms, name="perms"):
+    n_atoms = perms.shape[1]
+    bad = np.flatnonzero(np.any(np.sort(perms, axis=1) != np.arange(n_atoms), axis=1))
+    if bad.size:
+        raise ValueError(
+            f"{name}[{bad[0]}] = {perms[bad[0]].tolist()} is not a permutation of range({n_atoms}): "
+            f"every atom index must appear exactly once ({bad.size} bad row(s))."
+        )
 
 
-def _assign(cost, same):
-    cost = np.where(same, cost, 1e12)
-    rows, cols = linear_sum_assignment(cost)
-    return cols[np.argsort(rows)]
+def _sorted_unique(perms):
+    """Unique rows in lexicographic order (the identity, when present, comes first)."""
+    return np.unique(perms, axis=0)
 
 
-def _residual(Di, Dj, p):
-    """|| D_i[p][:, p] - D_j || (Frobenius)."""
-    return float(np.linalg.norm(Di[np.ix_(p, p)] - Dj))
-
-
-def _match(Di, Dj, Pi, Pj, same, n_refine=10):
-    """Best found p with D_i[p][:, p] ≈ D_j, and its residual."""
-    start = _assign(((Pj[:, None, :] - Pi[None, :, :]) ** 2).sum(-1), same)
-    best_p, best_r = None, np.inf
-    for p in (start, np.arange(len(same))):
-        for _ in range(n_refine):
-            # cost[a, b] = sum_c (D_i[b, p[c]] - D_j[a, c])^2  (a of j assigned to b of i)
-            cost = ((Dj[:, None, :] - Di[None, :, p]) ** 2).sum(-1)
-            p_new = _assign(cost, same)
-            if np.array_equal(p_new, p):
-                break
-            p = p_new
-        r = _residual(Di, Dj, p)
-        if r < best_r:
-            best_p, best_r = p, r
-    return best_p, best_r
-
-
-def _compose(p, q):
-    """The permutation 'first p, then q': R[:, p][:, q] == R[:, p[q]]."""
-    return p[q]
-
-
-def close_group(perms, max_perms=None):
-    """Closure of a set of permutations under composition (and so inversion).
-
-    Parameters
-    ----------
-    perms : int array (k, n_atoms)
-    max_perms : int, optional
-        Stop growing at this size; a UserWarning says so.
-
-    Returns
-    -------
-    int64 array (n_perms, n_atoms): identity first, then the others sorted.
-    """
-    perms = np.asarray(perms, dtype=np.int64)
-    n = perms.shape[1]
-    ident = tuple(range(n))
-    group = {ident}
-    gens = [tuple(p) for p in perms]
-    frontier = [ident]
-    capped = False
-    while frontier and not capped:
-        new = []
-        for g in frontier:
-            for h in gens:
-                c = tuple(np.asarray(g)[list(h)])
-                if c not in group:
-                    if max_perms is not None and len(group) >= max_perms:
-                        capped = True
-                        break
-                    group.add(c)
-                    new.append(c)
-            if capped:
-                break
-        frontier = new
-    if capped:
-        warnings.warn(
-            f"The permutation group grew beyond max_perms={max_perms}; it was truncated, so the kernel is "
-            "not fully symmetric. Raise max_perms, pass the permutations explicitly, or use perms='none'.",
-            UserWarning, stacklevel=2)
-    rest = sorted(g for g in group if g != ident)
-    return np.array([ident] + rest, dtype=np.int64)
-
-
-def find_permutations(R, z, *, max_geometries=60, max_perms=512, ratio=3.0, random_state=0, progress=False):
-    """Permutational symmetries seen in a set of geometries, closed into a group.
-
-    Parameters
-    ----------
-    R : array (n_samples, n_atoms, 3)
-        Geometries (any length unit).
-    z : array (n_atoms,)
-        Atomic numbers; only atoms of the same element are exchanged.
-    max_geometries : int
-        At most this many geometries (a random subset) are matched pairwise.
-    max_perms : int
-        Cap on the group size (warning when reached).
-    ratio : float
-        A match is a symmetry when its distance-matrix residual is at least `ratio`
-        times smaller than that of the identity labelling.
-    random_state : int
-        Seed of the subset choice.
-    progress : bool
-        tqdm bar over geometry pairs.
-
-    Returns
-    -------
-    int64 array (n_perms, n_atoms), identity first.
-    """
-    R = check_positions(R)
-    z = check_atomic_numbers(z, n_atoms=R.shape[1])
-    n = len(R)
-    rng = np.random.default_rng(random_state)
-    idx = np.sort(rng.choice(n, min(n, max_geometries), replace=False))
-    D = _distances(R[idx])
-    P = _profiles(D, z)
-    same = z[:, None] == z[None, :]
-    ident = np.arange(len(z))
-    found = []
-    pairs = list(itertools.combinations(range(len(idx)), 2))
-    for i, j in tqdm(pairs, desc="Finding symmetries", disable=not progress):
-        p, r = _match(D[i], D[j], P[i], P[j], same)
-        if not np.array_equal(p, ident) and r * ratio < _residual(D[i], D[j], ident):
-            found.append(p)
-    if not found:
-        return identity_permutation(len(z))
-    return close_group(np.unique(np.array(found), axis=0), max_perms=max_perms)
+def _compose_all(perms):
+    """All products ``p[q]`` (geometry ``R[:, p][:, q]``): shape (n_perms**2, n_atoms)."""
+    return perms[:, perms].reshape(-1, perms.shape[1])
 
 
 def validate_permutations(perms, z):
-    """Check user-supplied permutations; return them as int64 (n_perms, n_atoms).
+    """Check user-supplied atom permutations and return them as a sorted group.
 
-    Each row must be a permutation of range(n_atoms) that maps atoms onto atoms of
-    the same element, and the identity must be among them.
+    Parameters
+    ----------
+    perms : int array, shape (n_perms, n_atoms)
+        Each row ``p`` a permutation meaning ``R[:, p]`` is equivalent to ``R``.
+        Must contain the identity and be a group (closed under composition).
+    z : int array, shape (n_atoms,)
+        Atomic numbers; ``p`` may only exchange atoms of the same element.
+
+    Returns
+    -------
+    perms : int64 array, shape (n_perms, n_atoms)
+        Unique rows in lexicographic order (identity first).
     """
-    z = np.asarray(z)
-    try:
-        perms = np.asarray(perms)
-    except (TypeError, ValueError) as exc:
-        raise TypeError("perms must be an integer array of shape (n_perms, n_atoms).") from exc
-    if perms.ndim == 1:
-        perms = perms[None]
-    if perms.ndim != 2 or perms.shape[1] != len(z):
-        raise ValueError(f"perms must have shape (n_perms, n_atoms) = (k, {len(z)}); got {perms.shape}.")
-    if perms.dtype.kind not in "iu":
-        raise TypeError(f"perms must hold integers; got dtype {perms.dtype}.")
-    perms = perms.astype(np.int64)
-    ident = np.arange(len(z))
-    for k, p in enumerate(perms):
-        if not np.array_equal(np.sort(p), ident):
-            raise ValueError(f"perms[{k}] = {p.tolist()} is not a permutation of 0..{len(z) - 1}.")
-        if np.any(z[p] != z):
-            a = int(np.nonzero(z[p] != z)[0][0])
-            raise ValueError(f"perms[{k}] maps atom {p[a]} (Z={z[p[a]]}) onto atom {a} (Z={z[a]}); "
-                             "permutations may only exchange atoms of the same element.")
-    if not np.any(np.all(perms == ident, axis=1)):
-        raise ValueError("perms must contain the identity permutation (np.arange(n_atoms)).")
-    return perms
+    perms = _as_index_array(perms)
+    z = check_atomic_numbers(z)
+    n_atoms = len(z)
+    if perms.shape[1] != n_atoms:
+        raise ValueError(f"perms has rows of length {perms.shape[1]} but z has {n_atoms} atoms.")
+    if perms.shape[0] == 0:
+        raise ValueError("perms is empty; pass at least the identity, e.g. identity_permutation(n_atoms).")
+    _check_rows_are_permutations(perms)
+    mixed = np.flatnonzero(np.any(z[perms] != z, axis=1))
+    if mixed.size:
+        p = perms[mixed[0]]
+        a = int(np.flatnonzero(z[p] != z)[0])
+        raise ValueError(
+            f"perms[{mixed[0]}] maps atom {a} (z={z[a]}) onto atom {p[a]} (z={z[p[a]]}); "
+            "permutations may only exchange atoms of the same element."
+        )
+    unique = _sorted_unique(perms)
+    if len(unique) < len(perms):
+        raise ValueError(f"perms has {len(perms) - len(unique)} duplicate row(s); each symmetry must appear once.")
+    if not np.array_equal(unique[0], np.arange(n_atoms)):
+        raise ValueError(
+            "perms lacks the identity permutation np.arange(n_atoms); add it (a symmetry group always contains it)."
+        )
+    if len(_sorted_unique(np.vstack([unique, _compose_all(unique)]))) != len(unique):
+        raise ValueError(
+            "perms is not closed under composition, so the symmetrised kernel would not be symmetric; "
+            "complete it with close_group(perms)."
+        )
+    return unique
+
+
+def _closure(perms, limit=None):
+    """Group generated by `perms` (plus identity), breadth first.
+
+    Returns
+    -------
+    group : int64 array, shape (n, n_atoms)
+        In order of discovery, identity first; at most `limit` rows.
+    complete : bool
+        False if the group has more than `limit` elements (then truncated).
+    """
+    n_atoms = perms.shape[1]
+    gens = _sorted_unique(perms)
+    identity = np.arange(n_atoms, dtype=np.int64)
+    found = [identity]
+    seen = {identity.tobytes()}
+    head = 0
+    while head < len(found):
+        for h in found[head][gens]:
+            key = h.tobytes()
+            if key not in seen:
+                if limit is not None and len(found) >= limit:
+                    return np.array(found), False
+                seen.add(key)
+                found.append(h)
+        head += 1
+    return np.array(found), True
+
+
+def close_group(perms, max_perms=None):
+    """Close a set of atom permutations under composition.
+
+    Parameters
+    ----------
+    perms : int array, shape (n_perms, n_atoms)
+        Generators; the identity is added if missing.
+    max_perms : int, optional
+        Largest group size to build. If the closure is larger, a ``UserWarning``
+        is raised and only the first `max_perms` elements found (breadth first,
+        identity included) are returned: then the result is *not* a group.
+
+    Returns
+    -------
+    group : int64 array, shape (n_group, n_atoms)
+        Unique rows in lexicographic order (identity first).
+    """
+    perms = _as_index_array(perms)
+    if perms.shape[0] == 0:
+        raise ValueError("perms is empty; pass at least one permutation (n_perms >= 1, n_atoms).")
+    _check_rows_are_permutations(perms)
+    if max_perms is not None:
+        check_scalar(max_perms, "max_perms", min_val=1, integer=True)
+    group, complete = _closure(perms, max_perms)
+    if not complete:
+        warnings.warn(
+            f"The group generated by these {len(perms)} permutations has more than max_perms={max_perms} "
+            f"elements; returning only the first {len(group)} found, which are not closed under composition. "
+            "Raise max_perms, or pass fewer generators.",
+            UserWarning,
+            stacklevel=2,
+        )
+    return _sorted_unique(group)
 
 
 def permutation_desc_index(perms):
-    """Descriptor index permutations induced by atom permutations.
+    """Induced permutations of the pairwise-distance descriptor.
 
-    For descriptor entries over ``np.tril_indices(n_atoms, -1)`` pairs, returns
-    dp (n_perms, D) with ``x(R[:, p]) == x(R)[:, dp[k]]`` for p = perms[k].
+    Descriptor entries ``x_k = f(|R_a - R_b|)`` run over the pairs
+    ``(a, b) = np.tril_indices(n_atoms, -1)``; row ``P`` of the result
+    satisfies ``x(R[:, perms[P]]) == x(R)[..., idx[P]]``.
+
+    Parameters
+    ----------
+    perms : int array, shape (n_perms, n_atoms)
+
+    Returns
+    -------
+    idx : int64 array, shape (n_perms, D), D = n_atoms (n_atoms - 1) / 2
     """
-    perms = np.asarray(perms, dtype=np.int64)
-    n_atoms = perms.shape[1]
-    a, b = np.tril_indices(n_atoms, k=-1)
-    lookup = np.empty((n_atoms, n_atoms), dtype=np.int64)
-    lookup[a, b] = np.arange(len(a))
-    lookup[b, a] = np.arange(len(a))
-    return lookup[perms[:, a], perms[:, b]]
+    perms = _as_index_array(perms)
+    _check_rows_are_permutations(perms)
+    a, b = np.tril_indices(perms.shape[1], k=-1)
+    pa, pb = perms[:, a], perms[:, b]
+    hi, lo = np.maximum(pa, pb), np.minimum(pa, pb)
+    return (hi * (hi - 1) // 2 + lo).astype(np.int64)
+
+
+def _distance_matrices(R):
+    """(m, n_atoms, n_atoms) interatomic distances."""
+    return np.linalg.norm(R[:, :, None, :] - R[:, None, :, :], axis=-1)
+
+
+def _sq_dists(X, Y):
+    """Squared Euclidean distances between the rows of X (m, d) and Y (k, d): (m, k)."""
+    d2 = np.einsum("id,id->i", X, X)[:, None] + np.einsum("jd,jd->j", Y, Y)[None] - 2.0 * (X @ Y.T)
+    return np.maximum(d2, 0.0)
+
+
+def _nn_scale(D):
+    """Squared nearest-neighbour distance ``s_i**2`` of each distance matrix, floored: (m,)."""
+    m = len(D)
+    flat = D.reshape(m, -1)
+    floor = (_SCALE_FLOOR * np.linalg.norm(flat, axis=1)) ** 2
+    if m == 1:
+        return floor
+    d2 = _sq_dists(flat, flat)
+    np.fill_diagonal(d2, np.inf)
+    return np.maximum(d2.min(axis=1), floor)
+
+
+def _supported(lower, thr2, need):
+    """Whether at least `need` geometries i have ``min_j lower[i, j] <= thr2[i]``."""
+    return np.count_nonzero(lower.min(axis=1) <= thr2) >= need
+
+
+def _profiles(D, z):
+    """Each atom's distances to every element's atoms, sorted within element: (m, n, n)."""
+    return np.concatenate([np.sort(D[:, :, z == e], axis=-1) for e in np.unique(z)], axis=-1)
+
+
+def _allowed_images(D, z, thr2, need):
+    """Candidate images of each atom: list of int64 arrays.
+
+    Atom a may map onto b (same element) only if enough geometries i have some
+    j with ``2 ||prof_i(b) - prof_j(a)||**2 <= thr2[i]``: a lower bound on the
+    squared residual, since row and column a of ``D_i[p][:, p] - D_j`` hold a
+    reordering of ``prof_i(b) - prof_j(a)`` within each element.
+    """
+    prof = _profiles(D, z)
+    m, n = D.shape[:2]
+    allowed = []
+    for a in range(n):
+        same = np.flatnonzero(z == z[a])
+        lower = 2.0 * _sq_dists(prof[:, same].transpose(1, 0, 2).reshape(-1, n), prof[:, a]).reshape(len(same), m, m)
+        allowed.append(np.array([b for b, low in zip(same, lower) if _supported(low, thr2, need)], dtype=np.int64))
+    return allowed
+
+
+def _block_residual(D, rows, cols):
+    """``||D_i[rows][:, rows] - D_j[cols][:, cols]||^2`` for all i, j: (m, m)."""
+    m = len(D)
+    return _sq_dists(D[:, rows][:, :, rows].reshape(m, -1), D[:, cols][:, :, cols].reshape(m, -1))
+
+
+class _Search:
+    """Depth-first enumeration of the permutations that meet the criterion.
+
+    Atoms with a single allowed image (themselves) are fixed up front; the
+    others are assigned in order of fewest candidates, each step adding the new
+    row/column block to ``lower[i, j]``, the squared residual over assigned atoms.
+    """
+
+    def __init__(self, D, allowed, thr2, need, limit):
+        self.D, self.thr2, self.need, self.limit = D, thr2, need, limit
+        n = D.shape[1]
+        fixed = [a for a in range(n) if len(allowed[a]) == 1]
+        self.free = sorted((a for a in range(n) if len(allowed[a]) > 1), key=lambda a: len(allowed[a]))
+        self.allowed = allowed
+        self.src = fixed + self.free
+        self.dst = [int(allowed[a][0]) for a in fixed]
+        self.found, self.scores = [], []
+
+    def run(self, progress=False):
+        lower = _block_residual(self.D, self.dst, self.src[: len(self.dst)])
+        if not self.free:
+            self._record(lower)
+            return
+        images = self.allowed[self.free[0]]
+        for b in tqdm(images, desc="symmetry search", disable=not progress):
+            if len(self.found) >= self.limit:
+                break
+            self._extend(lower, int(b))
+
+    def _extend(self, lower, b):
+        """Assign the next free atom to image b, then recurse."""
+        k = len(self.dst)
+        a = self.src[k]
+        Di = self.D[:, b, self.dst]
+        Dj = self.D[:, a, self.src[:k]]
+        lower = lower + 2.0 * _sq_dists(Di, Dj)
+        if not _supported(lower, self.thr2, self.need):
+            return
+        self.dst.append(b)
+        if len(self.dst) == len(self.src):
+            self._record(lower)
+        else:
+            for c in self.allowed[self.src[k + 1]]:
+                if len(self.found) >= self.limit:
+                    break
+                if c not in self.dst:
+                    self._extend(lower, int(c))
+        self.dst.pop()
+
+    def _record(self, residual):
+        p = np.empty(len(self.src), dtype=np.int64)
+        p[self.src] = self.dst
+        self.found.append(p)
+        self.scores.append(float(np.median(residual.min(axis=1) / self.thr2)))
+
+
+def _greedy_subgroup(perms, scores, max_perms):
+    """Largest-first subgroup: add permutations by score while the closure fits."""
+    group = perms[:1, :] * 0 + np.arange(perms.shape[1])
+    for i in np.argsort(scores, kind="stable"):
+        if not np.any(np.all(group == perms[i], axis=1)):
+            bigger, complete = _closure(np.vstack([group, perms[i:i + 1]]), max_perms)
+            if complete:
+                group = bigger
+    return group
+
+
+def _subset(R, max_geometries, random_state):
+    if max_geometries is None or len(R) <= max_geometries:
+        return R
+    rng = np.random.default_rng(random_state)
+    return R[np.sort(rng.choice(len(R), size=max_geometries, replace=False))]
+
+
+def find_permutations(R, z, *, max_geometries=1000, max_perms=512, tol=0.3, random_state=None, progress=False):
+    """Permutational symmetries of a molecule sampled by training geometries.
+
+    See the module docstring for the criterion and the search.
+
+    Parameters
+    ----------
+    R : float array, shape (n_samples, n_atoms, 3)
+        Training geometries (any length unit).
+    z : int array, shape (n_atoms,)
+        Atomic numbers.
+    max_geometries : int or None, default=1000
+        Search on a random subset of this many geometries (cost and memory grow
+        as its square); None uses all.
+    max_perms : int, default=512
+        Largest group to return; beyond it a ``UserWarning`` is raised and a
+        subgroup is kept.
+    tol : float, default=0.3
+        Relative slack of the criterion: a relabelled geometry may lie up to
+        ``(1 + tol)`` times farther from the data than the geometry itself.
+    random_state : int, numpy Generator or None
+        Seed for the subset of geometries.
+    progress : bool, default=False
+        Show a tqdm progress bar over the search.
+
+    Returns
+    -------
+    perms : int64 array, shape (n_perms, n_atoms)
+        A group of permutations in lexicographic order (row 0 the identity);
+        ``R[:, p]`` is equivalent to ``R`` for each row ``p``.
+    """
+    R = check_positions(R)
+    z = check_atomic_numbers(z, n_atoms=R.shape[1])
+    check_scalar(max_perms, "max_perms", min_val=1, integer=True)
+    check_scalar(tol, "tol", min_val=0.0)
+    if max_geometries is not None:
+        check_scalar(max_geometries, "max_geometries", min_val=1, integer=True)
+    D = _distance_matrices(_subset(R, max_geometries, random_state))
+    thr2 = (1.0 + tol) ** 2 * _nn_scale(D)
+    need = math.ceil(len(D) / 2)
+    search = _Search(D, _allowed_images(D, z, thr2, need), thr2, need, limit=max_perms + 1)
+    search.run(progress)
+    found = np.array(search.found)
+    group, complete = _closure(found, max_perms)
+    if not complete or len(found) > max_perms:
+        group = _greedy_subgroup(found, search.scores, max_perms)
+        warnings.warn(
+            f"The molecule has more than max_perms={max_perms} permutational symmetries in these data; "
+            f"kept a subgroup of {len(group)}. Raise max_perms, or pass the permutations explicitly "
+            "(perms=...; see close_group).",
+            UserWarning,
+            stacklevel=2,
+        )
+    return _sorted_unique(group)
