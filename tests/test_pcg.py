@@ -123,3 +123,38 @@ def test_torch_tensor_apply(system):
     pc = make_preconditioner("random", 30, random_state=0).fit(op)
     r = torch.from_numpy(b)
     np.testing.assert_allclose(pc.apply(r).numpy(), pc.apply(b))
+
+
+def test_estimator_pcg_matches_closed_form(ethanol_ccsd):
+    from gdmlkit import GDMLRegressor
+
+    d = ethanol_ccsd
+    args = (d["R"][:80], d["F"][:80])
+    kw = {"E": d["E"][:80], "z": d["z"]}
+    exact = GDMLRegressor(sigma=10.0, lam=1e-6, solver="cholesky").fit(*args, **kw)
+    it = GDMLRegressor(sigma=10.0, lam=1e-6, solver="pcg", preconditioner="cholesky", n_inducing=200,
+                       tol=1e-9, backend="torch").fit(*args, **kw)
+    info = it.solve_info_
+    assert info["solver"] == "pcg" and info["converged"] and info["rank"] == 200
+    assert info["n_iter"] == len(info["residuals"]) - 1 and info["t_preconditioner_s"] > 0
+    E1, F1 = exact.predict(d["R"][500:520])
+    E2, F2 = it.predict(d["R"][500:520])
+    np.testing.assert_allclose(F2, F1, atol=1e-5 * np.abs(F1).max())
+    np.testing.assert_allclose(E2, E1, atol=1e-5 * np.ptp(E1))
+
+
+def test_estimator_solver_choice_and_errors(ethanol_ccsd):
+    from gdmlkit import GDMLRegressor
+
+    d = ethanol_ccsd
+    m = GDMLRegressor()
+    assert m._choose_solver(1000) == "cholesky"
+    assert m._choose_solver(10**7) == "pcg"  # 800 TB kernel: never closed form
+    assert m.auto_rank(15741) == round((15741**2 / 2) ** (1 / 3))
+    assert m.auto_rank(270000) * 270000 * 8 <= 1.5e9
+    with pytest.raises(ValueError, match="Unknown preconditioner 'levrage'"):
+        GDMLRegressor(preconditioner="levrage").fit(d["R"][:5], d["F"][:5], z=d["z"])
+    with pytest.raises(ValueError, match="tol == 0"):
+        GDMLRegressor(tol=0).fit(d["R"][:5], d["F"][:5], z=d["z"])
+    with pytest.raises(ValueError, match="only supported by solver='cholesky'"):
+        GDMLRegressor(solver="pcg", use_E_cstr=True).fit(d["R"][:5], d["F"][:5], E=d["E"][:5], z=d["z"])

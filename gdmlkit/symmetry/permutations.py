@@ -268,12 +268,11 @@ def _allowed_images(D, z, thr2, need):
     reordering of ``prof_i(b) - prof_j(a)`` within each element.
     """
     prof = _profiles(D, z)
-    m, n = D.shape[:2]
     allowed = []
-    for a in range(n):
+    for a in range(D.shape[1]):
         same = np.flatnonzero(z == z[a])
-        lower = 2.0 * _sq_dists(prof[:, same].transpose(1, 0, 2).reshape(-1, n), prof[:, a]).reshape(len(same), m, m)
-        allowed.append(np.array([b for b, low in zip(same, lower) if _supported(low, thr2, need)], dtype=np.int64))
+        ok = [b for b in same if _supported(2.0 * _sq_dists(prof[:, b], prof[:, a]), thr2, need)]
+        allowed.append(np.array(ok, dtype=np.int64))
     return allowed
 
 
@@ -340,8 +339,8 @@ class _Search:
 
 
 def _greedy_subgroup(perms, scores, max_perms):
-    """Largest-first subgroup: add permutations by score while the closure fits."""
-    group = perms[:1, :] * 0 + np.arange(perms.shape[1])
+    """Subgroup grown from the best-supported permutations (lowest score first) while its closure fits."""
+    group = np.arange(perms.shape[1], dtype=np.int64)[None]
     for i in np.argsort(scores, kind="stable"):
         if not np.any(np.all(group == perms[i], axis=1)):
             bigger, complete = _closure(np.vstack([group, perms[i:i + 1]]), max_perms)
