@@ -2,12 +2,36 @@
 
 pykeops is imported lazily; :func:`keops_available` says whether it imports and
 compiles here. Formulas are compiled once and cached by KeOps (~/.cache/keops*).
+
+KeOps' default CPU build uses ``-O3`` without ``-march``, so it never uses the CPU's
+vector units. Unless the user set ``CXXFLAGS`` (or ``GDMLKIT_KEOPS_CXXFLAGS``), gdmlkit
+compiles KeOps formulas with ``-march=native`` (see ``benchmarks/matvec.py`` for the
+measured effect). ``-ffast-math`` is deliberately not used: it breaks NaN/inf checks.
+KeOps keys its cache on the flags, so binaries built with other flags are not reused.
 """
 
 import functools
 import math
+import os
+import sys
 
 import torch
+
+CPU_FLAGS = os.environ.get("GDMLKIT_KEOPS_CXXFLAGS", "-march=native")
+
+
+def _import_pykeops():
+    """Import pykeops.torch with gdmlkit's CPU flags (only if pykeops is not imported yet)."""
+    if "keopscore" in sys.modules or "CXXFLAGS" in os.environ:
+        from pykeops import torch as pk
+
+        return pk
+    os.environ["CXXFLAGS"] = CPU_FLAGS
+    try:
+        from pykeops import torch as pk
+    finally:
+        del os.environ["CXXFLAGS"]
+    return pk
 
 __all__ = ["keops_available", "keops_descriptor_matvec"]
 
@@ -16,9 +40,7 @@ __all__ = ["keops_available", "keops_descriptor_matvec"]
 def keops_available():
     """True when pykeops imports and can compile a trivial formula on this machine."""
     try:
-        import pykeops  # noqa: F401
-        from pykeops.torch import LazyTensor
-
+        LazyTensor = _import_pykeops().LazyTensor
         x = torch.zeros(2, 1, dtype=torch.float64)
         (LazyTensor(x[:, None, :]) - LazyTensor(x[None, :, :])).sum(dim=1)
         return True
@@ -38,8 +60,7 @@ def keops_descriptor_matvec(x, XP, UP, sigma):
     -------
     (m, D) tensor
     """
-    from pykeops.torch import LazyTensor
-
+    LazyTensor = _import_pykeops().LazyTensor
     xi = LazyTensor(x[:, None, :].contiguous())
     xj = LazyTensor(XP[None, :, :].contiguous())
     uj = LazyTensor(UP[None, :, :].contiguous())
