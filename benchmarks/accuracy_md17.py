@@ -96,7 +96,7 @@ def main():
             rows.append([name, impl, f"{r['n_train']}/{r['n_test']}", f"{r['sigma']:g}", r["n_perms"],
                          f"{r['force_mae']:.3f}", f"{r['force_rmse']:.3f}", f"{r['energy_mae']:.3f}",
                          f"{r['energy_rmse']:.3f}"])
-    write_table("accuracy_md17", ["data", "code", "train/test", "sigma (CV)", "perms", "F MAE", "F RMSE",
+    write_table("accuracy_" + "_".join(a.datasets), ["data", "code", "train/test", "sigma (CV)", "perms", "F MAE", "F RMSE",
                                   "E MAE", "E RMSE"], rows,
                 notes=["Units: kcal/mol and kcal/mol/Å (rMD17 converted from eV). md17_ccsd = MD17 CCSD(T) ethanol, "
                        "800/200 random split (seed 0) of ethanol_ccsd_t-train.npz; rmd17 = BOTNet rMD17 ethanol "

@@ -99,8 +99,8 @@ def assemble_kernel(x, J, desc_perms, sigma, *, use_E=False, out=None, lower_onl
     Kt = torch.from_numpy(K)
     x2P, J2P = _permuted(x, J, desc_perms)
     P = x2P.shape[1]
-    if block_size is None:  # keep the largest temporaries, (m, n, D, 3N) or (m, n, P, D), near 64 MB
-        block_size = int(max(1, min(n, 2**23 // (n * max(D * dim_i, P * D, P * dim_i)))))
+    if block_size is None:  # keep the largest temporaries, (m, n, D, 3N) or (m, n, P, D), near 32 MB
+        block_size = int(max(1, min(n, 2**22 // (n * max(D * dim_i, P * D, P * dim_i)))))
     starts = range(0, n, block_size)
     for s in tqdm(starts, desc="Assembling kernel", unit="block", disable=not progress):
         e = min(n, s + block_size)
