@@ -69,9 +69,11 @@ def test_energy_constraints_fit(ethanol):
     E, F = m.predict(d["R"][:40])
     # energies are labels here: reproduced up to the kernel's conditioning (sgdml: 0.076 kcal/mol too)
     assert np.abs(E - d["E"][:40].ravel()).max() < 0.1
-    # still conservative (|alpha| ~ 1e9 here, so energies carry ~1e-6 rounding noise: use a wider step)
+    # still conservative; lam = 1e-6 keeps |alpha| moderate (at 1e-10 it is ~1e9 and the energies carry
+    # ~1e-6 rounding noise, too much for a finite difference)
+    m = GDMLRegressor(sigma=10.0, lam=1e-6, use_E_cstr=True).fit(d["R"][:40], d["F"][:40], E=d["E"][:40], z=d["z"])
     R = d["R"][500].copy()
-    h = 1e-3
+    h = 1e-4
     Rp = R.copy()
     Rp[2, 1] += h
     Rm = R.copy()
@@ -233,3 +235,20 @@ def test_indefinite_kernel_raises_not_psd(ethanol, monkeypatch):
     d = ethanol
     with pytest.warns(UserWarning), pytest.raises(NotPSDError, match="not positive definite even with jitter"):
         GDMLRegressor().fit(d["R"][:3], d["F"][:3], z=d["z"])
+
+
+def test_internal_subspace_gives_cartesian_predictions(ethanol, monkeypatch):
+    """Solving in the rigid-motion-free subspace (n (3N-6) unknowns) predicts as the full 3N n system."""
+    from gdmlkit.descriptors import InverseDistanceDescriptor
+
+    d = ethanol
+    args, kw = (d["R"][:50], d["F"][:50]), {"E": d["E"][:50], "z": d["z"]}
+    reduced = GDMLRegressor(sigma=10.0, lam=1e-8).fit(*args, **kw)
+    assert reduced.solve_info_["internal_dof"] == 21 and reduced.solve_info_["size"] == 50 * 21
+    monkeypatch.setattr(InverseDistanceDescriptor, "internal_basis", lambda self, J, rtol=1e-9: None)
+    full = GDMLRegressor(sigma=10.0, lam=1e-8).fit(*args, **kw)
+    assert full.solve_info_["size"] == 50 * 27
+    E1, F1 = reduced.predict(d["R"][600:620])
+    E2, F2 = full.predict(d["R"][600:620])
+    np.testing.assert_allclose(F1, F2, atol=1e-6 * np.abs(F2).max())
+    np.testing.assert_allclose(E1, E2, atol=1e-6 * np.ptp(E2))

@@ -85,6 +85,30 @@ class InverseDistanceDescriptor:
         out.index_add_(1, a, -contrib)
         return out
 
+    def internal_basis(self, J, rtol=1e-9):
+        """Orthonormal bases of the row spaces of the Jacobians (the non-rigid motions).
+
+        The descriptor is invariant to translations and rotations, so each J_i (D, 3N)
+        has a null space of dimension 6 (5 for linear geometries). Kernel systems posed
+        in the complement Q_i (3N, r) are smaller and exactly equivalent for predictions.
+
+        Parameters
+        ----------
+        J : tensor (n, D, 3N)
+        rtol : float
+            Singular values below rtol * largest count as zero.
+
+        Returns
+        -------
+        tensor (n, 3N, r), or None when the rank differs between geometries.
+        """
+        _, S, Vh = torch.linalg.svd(J, full_matrices=False)
+        ranks = (S > rtol * S[:, :1]).sum(1)
+        r = int(ranks[0])
+        if not bool(torch.all(ranks == r)):
+            return None
+        return Vh[:, :r, :].transpose(1, 2).contiguous()
+
     def jacobian(self, g):
         """Dense Jacobian (n, D, 3 n_atoms); for references and the dense kernel only."""
         n, D, _ = g.shape

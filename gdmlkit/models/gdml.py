@@ -228,7 +228,7 @@ class GDMLRegressor(BaseEstimator):
                 raise ValueError("use_E_cstr=True is only supported by solver='cholesky'.")
             alphas, info = self._solve_pcg(R, dp, y_vec)
         else:
-            alphas, info = self._solve_closed_form(x, desc.jacobian(g), dp, y_vec, use_E_cstr)
+            alphas, info = self._fit_closed_form(desc, x, g, dp, F, y_vec, use_E_cstr)
 
         nF = n_train * n_atoms * 3
         self.alphas_ = alphas[:nF].reshape(n_train, n_atoms, 3)
@@ -287,6 +287,22 @@ class GDMLRegressor(BaseEstimator):
                 "rank": pc.rank_ if pc is not None else 0, "n_iter": res.n_iter, "converged": res.converged,
                 "residuals": res.residuals, "t_preconditioner_s": t1 - t0, "t_solve_s": res.time_s}
         return res.x, info
+
+    def _fit_closed_form(self, desc, x, g, dp, F, y_vec, use_E_cstr):
+        """Closed form in the rigid-motion-free subspace: J_i Q_i replaces J_i, so the system has
+        n (3N - 6) unknowns instead of 3N n (same predictions; (27/21)^3 = 2.1x less work for ethanol)."""
+        n, n_atoms = F.shape[:2]
+        J = desc.jacobian(g)
+        Q = desc.internal_basis(J)
+        if Q is None:  # geometries of different rank (e.g. some linear): solve in full Cartesian space
+            return self._solve_closed_form(x, J, dp, y_vec, use_E_cstr)
+        yF = torch.einsum("nkr,nk->nr", Q, torch.from_numpy(F.reshape(n, -1))).reshape(-1).numpy()
+        y_red = np.concatenate([yF, y_vec[n * n_atoms * 3:]])
+        beta, info = self._solve_closed_form(x, J @ Q, dp, y_red, use_E_cstr)
+        r = Q.shape[2]
+        alpha_F = torch.einsum("nkr,nr->nk", Q, torch.from_numpy(beta[:n * r].reshape(n, r))).reshape(-1).numpy()
+        info["internal_dof"] = r
+        return np.concatenate([alpha_F, beta[n * r:]]), info
 
     def _solve_closed_form(self, x, J, dp, y_vec, use_E_cstr):
         """Assemble K in one float64 array, factorise in place, solve; jitter on failure."""
