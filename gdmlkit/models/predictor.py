@@ -12,11 +12,12 @@ Every sum is written as a matrix product over the n*P permuted training points,
 so a batch of m queries costs O(m n P D) and never forms the (m, n P, D) differences.
 """
 
+import math
+
 import numpy as np
 import torch
 
 from ..descriptors import InverseDistanceDescriptor
-from ..kernels.matern import matern52, matern52_coefficients
 
 __all__ = ["GDMLPredictor"]
 
@@ -62,28 +63,31 @@ class GDMLPredictor:
 
     def _batch(self, R):
         x, g = self.descriptor.transform(R)
-        d2 = (x * x).sum(1)[:, None] + self.XP_sq[None, :] - 2.0 * x @ self.XP.T
-        dist = torch.sqrt(torch.clamp(d2, min=0.0))  # (m, nP)
-        a, b = matern52_coefficients(dist, self.sigma)
-        dw = x @ self.WP.T - self.XP_WP[None, :]  # d_jP . w_jP
-        bdw = b * dw
+        # r = sqrt(5) d / sigma from |x|^2 + |x_j|^2 - 2 x.x_j, in place to limit passes over (m, nP)
+        r = torch.addmm(self.XP_sq[None, :], x, self.XP.T, alpha=-2.0)
+        r.add_((x * x).sum(1)[:, None]).clamp_(min=0.0).sqrt_().mul_(math.sqrt(5.0) / self.sigma)
+        e = torch.exp(-r)
+        k = None if self.aE is None else (1.0 + r + r * r / 3.0) * e  # energy kernel, before r is reused
+        a = r.add_(1.0).mul_(e).mul_(5.0 / (3.0 * self.sigma**2))  # reuses r's storage
+        bdw = torch.addmm(self.XP_WP[None, :], x, self.WP.T, beta=-1.0)  # d_jP . w_jP
+        E = -(a * bdw).sum(1)
+        bdw.mul_(e).mul_(25.0 / (3.0 * self.sigma**4))
         Fd = a @ self.WP - bdw.sum(1)[:, None] * x + bdw @ self.XP
-        E = -(a * dw).sum(1)
         if self.aE is not None:
             aa = a * self.aE[None, :]
             Fd += aa.sum(1)[:, None] * x - aa @ self.XP
-            E += matern52(dist, self.sigma) @ self.aE
+            E += k @ self.aE
         return E + self.c, self.descriptor.vjp(g, Fd)
 
     def predict(self, R, batch_size=None):
         """Energies (m,) and forces (m, n_atoms, 3) for positions R (m, n_atoms, 3), as numpy.
 
-        `batch_size` geometries are processed at a time (default: keeps temporaries ~64 MB).
+        `batch_size` geometries are processed at a time (default: keeps temporaries ~16 MB).
         """
         R = torch.as_tensor(np.asarray(R), dtype=self.dtype, device=self.device)
         m = R.shape[0]
         if batch_size is None:
-            batch_size = max(1, min(m, 2**23 // max(1, self.XP.shape[0])))
+            batch_size = max(1, min(m, 2**21 // max(1, self.XP.shape[0])))
         E = np.empty(m)
         F = np.empty((m,) + tuple(R.shape[1:]))
         with torch.no_grad():
