@@ -51,3 +51,22 @@ def test_bad_input(small):
     op = HessianKernelOperator(small, dp, 10.0, backend="torch")
     with pytest.raises(ValueError, match="v must have 675 rows"):
         op.matvec(np.ones(10))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_internal_coordinates_are_projected_cartesian(small, backend):
+    dp = permutation_desc_index(ETHANOL_PERMS)
+    cart = HessianKernelOperator(small, dp, 10.0, lam=0.0, backend="torch")
+    intl = HessianKernelOperator(small, dp, 10.0, lam=1e-4, coordinates="internal", backend=backend)
+    assert intl.coordinates == "internal" and intl.shape == (25 * 21, 25 * 21)
+    Q = torch.block_diag(*intl.Q).numpy()  # (25*27, 25*21), orthonormal columns
+    np.testing.assert_allclose(Q.T @ Q, np.eye(Q.shape[1]), atol=1e-12)
+    K_ref = Q.T @ cart.to_dense() @ Q + 1e-4 * np.eye(Q.shape[1])
+    v = np.random.default_rng(1).normal(size=intl.shape[0])
+    np.testing.assert_allclose(intl.matvec(v), K_ref @ v, rtol=1e-10, atol=1e-12 * np.abs(K_ref @ v).max())
+    np.testing.assert_allclose(intl.diagonal().numpy(), np.diag(K_ref), rtol=1e-10)
+    np.testing.assert_allclose(intl.columns([3, 200]).numpy(), K_ref[:, [3, 200]], rtol=1e-10, atol=1e-15)
+    # project/lift: lift(project(F)) removes exactly the rigid-motion part
+    F = np.random.default_rng(2).normal(size=(25, 9, 3))
+    back = intl.lift(intl.project(F))
+    np.testing.assert_allclose(intl.project(back), intl.project(F), atol=1e-12)

@@ -37,6 +37,14 @@ class HessianKernelOperator:
         Kernel length scale (1/L).
     lam : float, default 0
         Diagonal shift.
+    coordinates : {'cartesian', 'internal'}
+        'cartesian': unknowns are the 3N force components of each geometry.
+        'internal': unknowns are the r = 3N - 6 components orthogonal to rigid
+        motions (J_i Q_i replaces J_i; see
+        :meth:`~gdmlkit.descriptors.InverseDistanceDescriptor.internal_basis`):
+        a smaller system with the same predictions, and without the
+        lam-sized eigenvalues of the rigid-motion null space that slow CG down.
+        Map with :meth:`project` and :meth:`lift`.
     backend : {'auto', 'torch', 'keops'}
         'auto' takes KeOps when it is importable and compiles, torch otherwise.
     device : str
@@ -45,9 +53,12 @@ class HessianKernelOperator:
         Rows per block for the torch backend.
     """
 
-    def __init__(self, R, desc_perms, sigma, lam=0.0, *, backend="auto", device="cpu", block_size=None):
+    def __init__(self, R, desc_perms, sigma, lam=0.0, *, coordinates="cartesian", backend="auto", device="cpu",
+                 block_size=None):
         if backend not in _BACKENDS:
             raise ValueError(f"Unknown backend {backend!r}; expected one of {list(_BACKENDS)}.")
+        if coordinates not in ("cartesian", "internal"):
+            raise ValueError(f"Unknown coordinates {coordinates!r}; expected 'cartesian' or 'internal'.")
         if backend == "keops" and not keops_available():
             raise ImportError("backend='keops' but pykeops is not importable or cannot compile; "
                               "install pykeops and a C++ compiler, or use backend='torch'.")
@@ -58,7 +69,12 @@ class HessianKernelOperator:
         R = torch.as_tensor(np.asarray(R), dtype=torch.float64, device=self.device)
         self.n_train, self.n_atoms = R.shape[:2]
         self.descriptor = InverseDistanceDescriptor(self.n_atoms)
-        self.x, self.g = self.descriptor.transform(R)
+        self.x, g = self.descriptor.transform(R)
+        J = self.descriptor.jacobian(g)
+        self.Q = self.descriptor.internal_basis(J) if coordinates == "internal" else None
+        self.coordinates = "cartesian" if self.Q is None else "internal"
+        self.J = J if self.Q is None else J @ self.Q  # (n, D, c)
+        self.dim_i = self.J.shape[2]
         self.dp = torch.as_tensor(np.asarray(desc_perms), dtype=torch.long, device=self.device)
         self.n_perms = self.dp.shape[0]
         D = self.x.shape[1]
@@ -68,12 +84,24 @@ class HessianKernelOperator:
 
     @property
     def shape(self):
-        n = self.n_train * self.n_atoms * 3
+        n = self.n_train * self.dim_i
         return (n, n)
 
     @property
     def dtype(self):
         return torch.float64
+
+    def project(self, F):
+        """Cartesian per-geometry vectors (n, n_atoms, 3) -> operator coordinates (n * c,) numpy."""
+        Ft = torch.as_tensor(np.asarray(F), dtype=torch.float64, device=self.device).reshape(self.n_train, -1)
+        out = Ft if self.Q is None else torch.einsum("nkr,nk->nr", self.Q, Ft)
+        return out.reshape(-1).cpu().numpy()
+
+    def lift(self, beta):
+        """Operator coordinates (n * c,) -> Cartesian coefficients (n, n_atoms, 3) numpy."""
+        B = torch.as_tensor(np.asarray(beta), dtype=torch.float64, device=self.device).reshape(self.n_train, -1)
+        out = B if self.Q is None else torch.einsum("nkr,nr->nk", self.Q, B)
+        return out.reshape(self.n_train, self.n_atoms, 3).cpu().numpy()
 
     def _descriptor_matvec(self, U):
         """y_i = sum_jP [a S_P u_j - b d (d . S_P u_j)] for U (n, D) -> (n, D)."""
@@ -92,51 +120,44 @@ class HessianKernelOperator:
         return out
 
     def matvec(self, v):
-        """(K + lam I) v for v of shape (n*3N,) or (n*3N, k); returns the same shape and type."""
+        """(K + lam I) v for v of shape (n*c,) or (n*c, k); returns the same shape and type."""
         is_np = isinstance(v, np.ndarray)
         vt = torch.as_tensor(v, dtype=torch.float64, device=self.device)
         if vt.ndim not in (1, 2) or vt.shape[0] != self.shape[0]:
-            raise ValueError(f"v must have {self.shape[0]} rows (n_train * n_atoms * 3); got {tuple(vt.shape)}.")
-        V = vt.reshape(self.shape[0], -1)
-        out = torch.empty_like(V)
+            raise ValueError(f"v must have {self.shape[0]} rows (n_train * {self.dim_i}); got {tuple(vt.shape)}.")
+        V = vt.reshape(self.n_train, self.dim_i, -1)
         with torch.no_grad():
-            for k in range(V.shape[1]):
-                Vk = V[:, k].reshape(self.n_train, self.n_atoms, 3)
-                Y = self._descriptor_matvec(self.descriptor.jvp(self.g, Vk))
-                out[:, k] = self.descriptor.vjp(self.g, Y).reshape(-1) + self.lam * V[:, k]
+            U = torch.einsum("ndc,nck->knd", self.J, V)
+            Y = torch.stack([self._descriptor_matvec(U[k]) for k in range(U.shape[0])])
+            out = torch.einsum("ndc,knd->nck", self.J, Y) + self.lam * V
         out = out.reshape(vt.shape)
         return out.cpu().numpy() if is_np else out
 
     __matmul__ = matvec
 
-    def _dense_jacobians(self, idx):
-        return self.descriptor.jacobian(self.g[idx])
-
     def columns(self, cols, with_lam=True, geometries_per_block=4):
-        """Columns ``(K + lam I)[:, cols]`` (or of K) as a float64 tensor (n*3N, len(cols)), exactly."""
+        """Columns ``(K + lam I)[:, cols]`` (or of K) as a float64 tensor (n*c, len(cols)), exactly."""
         cols = torch.as_tensor(np.asarray(cols), dtype=torch.long, device=self.device)
-        dim_i = self.n_atoms * 3
-        geo = torch.unique(cols // dim_i)
+        c = self.dim_i
+        geo = torch.unique(cols // c)
         out = torch.empty(self.shape[0], len(cols), dtype=torch.float64, device=self.device)
-        J_all = self._dense_jacobians(slice(None))
         for s in range(0, len(geo), geometries_per_block):
             js = geo[s:s + geometries_per_block]
-            Jj = J_all[js]
-            blk = kernel_blocks(self.x, J_all, self.x[js][:, self.dp], Jj[:, self.dp, :], self.sigma)["FF"]
+            Jj = self.J[js]
+            blk = kernel_blocks(self.x, self.J, self.x[js][:, self.dp], Jj[:, self.dp, :], self.sigma)["FF"]
             for pos, j in enumerate(js.tolist()):
-                sel = torch.nonzero(cols // dim_i == j).ravel()
-                out[:, sel] = blk[:, pos * dim_i + (cols[sel] - j * dim_i)]
+                sel = torch.nonzero(cols // c == j).ravel()
+                out[:, sel] = blk[:, pos * c + (cols[sel] - j * c)]
         if with_lam:
             out[cols, torch.arange(len(cols), device=self.device)] += self.lam
         return out
 
     def diagonal(self, with_lam=True):
-        """Diagonal of K + lam I (or of K), shape (n*3N,), from the n diagonal 3N x 3N blocks."""
-        J = self._dense_jacobians(slice(None))  # (n, D, 3N)
-        xP = self.x[:, self.dp]  # (n, P, D)
-        diff = self.x[:, None, :] - xP
+        """Diagonal of K + lam I (or of K), shape (n*c,), from the n diagonal c x c blocks."""
+        J = self.J
+        diff = self.x[:, None, :] - self.x[:, self.dp]  # (n, P, D)
         a, b = matern52_coefficients(torch.linalg.vector_norm(diff, dim=-1), self.sigma)  # (n, P)
-        JP = J[:, self.dp, :]  # (n, P, D, 3N)
+        JP = J[:, self.dp, :]  # (n, P, D, c)
         term1 = torch.einsum("np,npk->nk", a, torch.einsum("ndk,npdk->npk", J, JP))
         u = torch.einsum("ndk,npd->npk", J, diff)
         v = torch.einsum("npdk,npd->npk", JP, diff)
@@ -145,8 +166,7 @@ class HessianKernelOperator:
 
     def to_dense(self):
         """The full matrix K + lam I as a numpy array (small problems and tests only)."""
-        J = self._dense_jacobians(slice(None))
-        K = assemble_kernel(self.x.cpu(), J.cpu(), self.dp.cpu(), self.sigma)
+        K = assemble_kernel(self.x.cpu(), self.J.cpu(), self.dp.cpu(), self.sigma)
         K[np.diag_indices_from(K)] += self.lam
         return K
 
@@ -154,4 +174,3 @@ class HessianKernelOperator:
         """Approximate floating-point operations of one product (torch backend's algorithm)."""
         n, nP, D = self.n_train, self.XP.shape[0], self.x.shape[1]
         return n * nP * (8 * D + 20)
-

@@ -272,7 +272,9 @@ class GDMLRegressor(BaseEstimator):
 
     def _solve_pcg(self, R, dp, y_vec):
         """Lazy operator + Nyström preconditioner + PCG."""
-        op = HessianKernelOperator(R, dp, self.sigma, self.lam, backend=self.backend, device=self.device)
+        op = HessianKernelOperator(R, dp, self.sigma, self.lam, coordinates="internal", backend=self.backend,
+                                   device=self.device)
+        y_vec = op.project(y_vec.reshape(op.n_train, op.n_atoms, 3))
         n = y_vec.size
         rank = self.auto_rank(n) if self.n_inducing == "auto" else int(self.n_inducing)
         pc = make_preconditioner(self.preconditioner, rank, random_state=self.random_state)
@@ -283,10 +285,11 @@ class GDMLRegressor(BaseEstimator):
         max_iter = self.max_iter if self.max_iter is not None else int(10 * np.sqrt(n)) + 1000
         res = pcg(op.matvec, y_vec, precond=pc, tol=self.tol, max_iter=max_iter, checkpoint=self.checkpoint,
                   progress=self.progress)
-        info = {"solver": "pcg", "size": n, "backend": op.backend, "preconditioner": self.preconditioner,
+        info = {"solver": "pcg", "size": n, "coordinates": op.coordinates, "backend": op.backend,
+                "preconditioner": self.preconditioner,
                 "rank": pc.rank_ if pc is not None else 0, "n_iter": res.n_iter, "converged": res.converged,
                 "residuals": res.residuals, "t_preconditioner_s": t1 - t0, "t_solve_s": res.time_s}
-        return res.x, info
+        return op.lift(res.x).reshape(-1), info
 
     def _fit_closed_form(self, desc, x, g, dp, F, y_vec, use_E_cstr):
         """Closed form in the rigid-motion-free subspace: J_i Q_i replaces J_i, so the system has
