@@ -210,9 +210,9 @@ def test_failed_factorisation_retries_with_jitter(ethanol, monkeypatch):
     calls = []
     real = gdml.cholesky_factor_inplace
 
-    def fail_once(K):  # first attempt reports a non-positive pivot, as LAPACK would
+    def fail_once(K, **kw):  # first attempt reports a non-positive pivot, as LAPACK would
         calls.append(K[0, 0])
-        return 3 if len(calls) == 1 else real(K)
+        return 3 if len(calls) == 1 else real(K, **kw)
 
     monkeypatch.setattr(gdml, "cholesky_factor_inplace", fail_once)
     d = ethanol

@@ -330,7 +330,7 @@ class GDMLRegressor(BaseEstimator):
             t1 = time.perf_counter()
             scale = float(np.mean(np.abs(K[diag, diag])))
             K[diag, diag] += self.lam + jitter
-            if cholesky_factor_inplace(K) == 0:
+            if cholesky_factor_inplace(K, progress=self.progress) == 0:
                 break
             jitter = max(100.0 * jitter, 1e-10 * scale, 10.0 * self.lam)
             warnings.warn(f"Kernel matrix not positive definite with lam={self.lam:g}; retrying with "
