@@ -8,8 +8,8 @@ from gdmlkit.kernels.keops import keops_available
 from gdmlkit.kernels.operator import HessianKernelOperator
 from gdmlkit.symmetry import permutation_desc_index
 
-ETHANOL_PERMS = np.array([[0, 1, 2, 3, 4, 5, 6, 7, 8], [0, 1, 2, 4, 3, 5, 7, 6, 8], [0, 1, 2, 4, 3, 6, 5, 7, 8],
-                          [0, 1, 2, 4, 3, 7, 6, 5, 8], [0, 1, 2, 3, 4, 7, 5, 6, 8], [0, 1, 2, 3, 4, 6, 7, 5, 8]])
+from conftest import ETHANOL_PERMS
+
 
 BACKENDS = ["torch", pytest.param("keops", marks=pytest.mark.skipif(not keops_available(),
                                                                      reason="pykeops cannot compile here"))]

@@ -10,8 +10,7 @@ from gdmlkit.preconditioners import PRECONDITIONERS, make_preconditioner
 from gdmlkit.solvers.pcg import pcg
 from gdmlkit.symmetry import permutation_desc_index
 
-ETHANOL_PERMS = np.array([[0, 1, 2, 3, 4, 5, 6, 7, 8], [0, 1, 2, 4, 3, 5, 7, 6, 8], [0, 1, 2, 4, 3, 6, 5, 7, 8],
-                          [0, 1, 2, 4, 3, 7, 6, 5, 8], [0, 1, 2, 3, 4, 7, 5, 6, 8], [0, 1, 2, 3, 4, 6, 7, 5, 8]])
+from conftest import ETHANOL_PERMS
 
 
 @pytest.fixture(scope="module")
