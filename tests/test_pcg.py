@@ -157,3 +157,13 @@ def test_estimator_solver_choice_and_errors(ethanol_ccsd):
         GDMLRegressor(tol=0).fit(d["R"][:5], d["F"][:5], z=d["z"])
     with pytest.raises(ValueError, match="only supported by solver='cholesky'"):
         GDMLRegressor(solver="pcg", use_E_cstr=True).fit(d["R"][:5], d["F"][:5], E=d["E"][:5], z=d["z"])
+
+
+def test_random_by_geometry_takes_whole_blocks(system):
+    op, _, b, _ = system
+    pc = make_preconditioner("random", 100, random_state=0, by_geometry=True).fit(op)
+    cols = pc.columns_.numpy()
+    assert len(cols) == 100 and len(set(cols)) == 100
+    assert len(set(cols // 27)) == 4  # ceil(100 / 27) geometries
+    res = pcg(op.matvec, b, precond=pc, tol=1e-4, max_iter=3000)
+    assert res.converged

@@ -1,5 +1,6 @@
 """Nyström preconditioner with uniformly random inducing columns."""
 
+import numpy as np
 import torch
 
 from .base import NystromPreconditioner, nystrom_factor
@@ -8,11 +9,32 @@ __all__ = ["RandomNystrom"]
 
 
 class RandomNystrom(NystromPreconditioner):
-    """k columns drawn uniformly without replacement."""
+    """k columns drawn uniformly without replacement.
+
+    Parameters
+    ----------
+    rank : int
+    random_state : int, optional
+    by_geometry : bool, default False
+        Draw whole geometries (all their components) instead of single columns.
+        Kernel columns are computed a geometry block at a time, so this makes the
+        build up to 3N times cheaper for the same k.
+    """
 
     name = "random"
 
+    def __init__(self, rank, random_state=None, by_geometry=False):
+        super().__init__(rank, random_state)
+        self.by_geometry = by_geometry
+
     def _factor(self, op, rng):
-        idx = torch.as_tensor(rng.choice(op.shape[0], self.rank, replace=False))
+        n = op.shape[0]
+        if self.by_geometry:
+            c = n // op.n_train
+            geoms = rng.permutation(op.n_train)[:-(-self.rank // c)]
+            idx = (geoms[:, None] * c + np.arange(c)[None, :]).ravel()[:self.rank]
+            idx = torch.as_tensor(idx)
+        else:
+            idx = torch.as_tensor(rng.choice(n, self.rank, replace=False))
         self.columns_ = idx
         return nystrom_factor(op.columns(idx, with_lam=False), idx)
