@@ -1,8 +1,8 @@
 """Nyström preconditioners for (K + lam I): shared low-rank apply.
 
 Each preconditioner builds a factor B (n, k) with K ≈ B B^T (a Nyström approximation
-K_nS K_SS^-1 K_Sn, or a truncated eigendecomposition), takes its SVD B = U Σ V^T,
-Λ = Σ², and applies the inverse of P = U (Λ + μ I) U^T / (λ_k + μ) + (I - U U^T)::
+K_nS K_SS^-1 K_Sn, or a truncated eigendecomposition), takes the spectrum of B B^T,
+U Λ U^T (from the eigendecomposition of the k x k matrix B^T B), and applies the inverse of P = U (Λ + μ I) U^T / (λ_k + μ) + (I - U U^T)::
 
     P^-1 r = U [ (λ_k + μ) (Λ + μ I)^-1 - I ] U^T r + r
 
@@ -77,11 +77,12 @@ class NystromPreconditioner(ABC):
         self._check_rank(n)
         rng = np.random.default_rng(self.random_state)
         B = self._factor(op, rng)
-        U, s, _ = torch.linalg.svd(B, full_matrices=False)
-        lam_all = s**2
-        keep = lam_all > lam_all[0] * 1e-14
-        self.U_ = U[:, keep]
-        self.eig_ = lam_all[keep]
+        # spectrum of B B^T from the small k x k Gram matrix (cheaper than an SVD of B)
+        evals, V = torch.linalg.eigh(B.T @ B)
+        evals, V = evals.flip(0), V.flip(1)
+        keep = evals > evals[0] * 1e-12
+        self.eig_ = evals[keep]
+        self.U_ = (B @ V[:, keep]) / self.eig_.sqrt()
         self.mu_ = float(op.lam)
         self.rank_ = int(keep.sum())
         lam_k = float(self.eig_[-1])
