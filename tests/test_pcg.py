@@ -149,7 +149,7 @@ def test_estimator_solver_choice_and_errors(ethanol_ccsd):
     m = GDMLRegressor()
     assert m._choose_solver(1000) == "cholesky"
     assert m._choose_solver(10**7) == "pcg"  # 800 TB kernel: never closed form
-    assert m.auto_rank(15741) == round((15741**2 / 2) ** (1 / 3))
+    assert m.auto_rank(21000) == round((36 * 21000**2 / 2) ** (1 / 3))
     assert m.auto_rank(270000) * 270000 * 8 <= 1.5e9
     with pytest.raises(ValueError, match="Unknown preconditioner 'levrage'"):
         GDMLRegressor(preconditioner="levrage").fit(d["R"][:5], d["F"][:5], z=d["z"])
