@@ -4,17 +4,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 #: the 6 permutations sGDML finds for MD17 ethanol (atom order C C O H H H H H H)
 ETHANOL_PERMS = np.array([[0, 1, 2, 3, 4, 5, 6, 7, 8], [0, 1, 2, 4, 3, 5, 7, 6, 8], [0, 1, 2, 4, 3, 6, 5, 7, 8],
                           [0, 1, 2, 4, 3, 7, 6, 5, 8], [0, 1, 2, 3, 4, 7, 5, 6, 8], [0, 1, 2, 3, 4, 6, 7, 5, 8]])
-
-
-def pytest_configure(config):
-    torch.set_num_threads(max(1, torch.get_num_threads()))
 
 
 @pytest.fixture(scope="session")

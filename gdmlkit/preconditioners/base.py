@@ -99,10 +99,5 @@ class NystromPreconditioner(ABC):
 
     __call__ = apply
 
-    def to_dense_inverse(self):
-        """Dense P^-1 (tests only)."""
-        n = self.U_.shape[0]
-        return torch.eye(n, dtype=self.U_.dtype) + self.U_ @ torch.diag(self.scale_) @ self.U_.T
-
     def __repr__(self):
         return f"{type(self).__name__}(rank={self.rank})"
