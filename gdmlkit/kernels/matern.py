@@ -13,7 +13,7 @@ import math
 
 import torch
 
-__all__ = ["matern52", "matern52_coefficients"]
+__all__ = ["matern52", "matern52_coefficients", "hessian_product"]
 
 
 def matern52(d, sigma):
@@ -29,3 +29,41 @@ def matern52_coefficients(d, sigma):
     a = (5.0 / (3.0 * sigma**2)) * (1.0 + r) * e
     b = (25.0 / (3.0 * sigma**4)) * e
     return a, b
+
+
+def hessian_product(x, XP, XP_sq, UP, XP_UP, sigma, with_energy=False, energy_kernel=False):
+    """Descriptor-space Hessian-kernel product of queries against (permuted) training points.
+
+    With d_j = x - XP_j::
+
+        Fd = sum_j [ a(d_j) u_j - b(d_j) (d_j . u_j) d_j ]      (m, D)
+        Ed = -sum_j a(d_j) (d_j . u_j)                            (m,)
+
+    Distances come from |x|^2 + |XP_j|^2 - 2 x.XP_j and all elementwise work is done
+    in place, so only a few (m, M) temporaries are made.
+
+    Parameters
+    ----------
+    x : (m, D) tensor; XP, UP : (M, D) tensors
+    XP_sq, XP_UP : (M,) tensors
+        Row sums of XP * XP and XP * UP.
+    sigma : float
+    with_energy : bool
+        Also return Ed and the coefficients a (m, M).
+    energy_kernel : bool
+        Also return the kernel values k(d_j) (m, M).
+
+    Returns
+    -------
+    Fd, or (Fd, Ed, a, k) with k None unless `energy_kernel`.
+    """
+    r = torch.addmm(XP_sq[None, :], x, XP.T, alpha=-2.0)
+    r.add_((x * x).sum(1)[:, None]).clamp_(min=0.0).sqrt_().mul_(math.sqrt(5.0) / sigma)
+    e = torch.exp(-r)
+    k = (1.0 + r + r * r / 3.0) * e if energy_kernel else None  # before r's storage is reused
+    a = r.add_(1.0).mul_(e).mul_(5.0 / (3.0 * sigma**2))
+    bdw = torch.addmm(XP_UP[None, :], x, UP.T, beta=-1.0)  # d_j . u_j
+    Ed = -(a * bdw).sum(1) if with_energy else None
+    bdw.mul_(e).mul_(25.0 / (3.0 * sigma**4))
+    Fd = a @ UP - bdw.sum(1)[:, None] * x + bdw @ XP
+    return (Fd, Ed, a, k) if with_energy else Fd

@@ -11,15 +11,13 @@ formed a row block at a time, or never with KeOps). Two backends share this clas
 'torch' (blocked dense algebra, CPU or CUDA) and 'keops' (a compiled lazy reduction).
 """
 
-import math
-
 import numpy as np
 import torch
 
 from ..descriptors import InverseDistanceDescriptor
 from .dense import assemble_kernel, kernel_blocks
 from .keops import keops_available, keops_descriptor_matvec
-from .matern import matern52_coefficients
+from .matern import hessian_product, matern52_coefficients
 
 __all__ = ["HessianKernelOperator"]
 
@@ -116,15 +114,9 @@ class HessianKernelOperator:
             return keops_descriptor_matvec(self.x, self.XP, UP, self.sigma)
         XP_UP = (self.XP * UP).sum(1)
         out = torch.empty_like(U)
-        c_r, c_a, c_b = math.sqrt(5.0) / self.sigma, 5.0 / (3.0 * self.sigma**2), 25.0 / (3.0 * self.sigma**4)
-        for s in range(0, self.n_train, self.block_size):  # in place: few passes over the (m, nP) block
-            x = self.x[s:s + self.block_size]
-            r = torch.addmm(self.XP_sq[None, :], x, self.XP.T, alpha=-2.0)
-            r.add_((x * x).sum(1)[:, None]).clamp_(min=0.0).sqrt_().mul_(c_r)
-            e = torch.exp(-r)
-            a = r.add_(1.0).mul_(e).mul_(c_a)
-            bdw = torch.addmm(XP_UP[None, :], x, UP.T, beta=-1.0).mul_(e).mul_(c_b)
-            out[s:s + self.block_size] = a @ UP - bdw.sum(1)[:, None] * x + bdw @ self.XP
+        for s in range(0, self.n_train, self.block_size):
+            out[s:s + self.block_size] = hessian_product(self.x[s:s + self.block_size], self.XP, self.XP_sq, UP,
+                                                         XP_UP, self.sigma)
         return out
 
     def matvec(self, v):

@@ -127,8 +127,8 @@ class GDMLRegressor(BaseEstimator):
 
     def __init__(self, sigma=10.0, *, lam=1e-10, perms="auto", max_perms=512, use_E=True,
                  use_E_cstr=False, solver="auto", preconditioner="random", preconditioner_options=None,
-                 n_inducing="auto", rank_constant=36.0, tol=1e-6, max_iter=None, backend="auto", checkpoint=None, random_state=None,
-                 device="cpu", progress=False):
+                 n_inducing="auto", rank_constant=36.0, tol=1e-6, max_iter=None, backend="auto", checkpoint=None,
+                 random_state=None, device="cpu", progress=False):
         self.sigma = sigma
         self.lam = lam
         self.perms = perms

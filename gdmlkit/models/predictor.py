@@ -12,12 +12,11 @@ Every sum is written as a matrix product over the n*P permuted training points,
 so a batch of m queries costs O(m n P D) and never forms the (m, n P, D) differences.
 """
 
-import math
-
 import numpy as np
 import torch
 
 from ..descriptors import InverseDistanceDescriptor
+from ..kernels.matern import hessian_product
 
 __all__ = ["GDMLPredictor"]
 
@@ -63,16 +62,8 @@ class GDMLPredictor:
 
     def _batch(self, R):
         x, g = self.descriptor.transform(R)
-        # r = sqrt(5) d / sigma from |x|^2 + |x_j|^2 - 2 x.x_j, in place to limit passes over (m, nP)
-        r = torch.addmm(self.XP_sq[None, :], x, self.XP.T, alpha=-2.0)
-        r.add_((x * x).sum(1)[:, None]).clamp_(min=0.0).sqrt_().mul_(math.sqrt(5.0) / self.sigma)
-        e = torch.exp(-r)
-        k = None if self.aE is None else (1.0 + r + r * r / 3.0) * e  # energy kernel, before r is reused
-        a = r.add_(1.0).mul_(e).mul_(5.0 / (3.0 * self.sigma**2))  # reuses r's storage
-        bdw = torch.addmm(self.XP_WP[None, :], x, self.WP.T, beta=-1.0)  # d_jP . w_jP
-        E = -(a * bdw).sum(1)
-        bdw.mul_(e).mul_(25.0 / (3.0 * self.sigma**4))
-        Fd = a @ self.WP - bdw.sum(1)[:, None] * x + bdw @ self.XP
+        Fd, E, a, k = hessian_product(x, self.XP, self.XP_sq, self.WP, self.XP_WP, self.sigma, with_energy=True,
+                                      energy_kernel=self.aE is not None)
         if self.aE is not None:
             aa = a * self.aE[None, :]
             Fd += aa.sum(1)[:, None] * x - aa @ self.XP
