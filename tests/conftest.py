@@ -20,11 +20,16 @@ def shared_data():
     return SHARED
 
 
-@pytest.fixture(scope="session")
-def ethanol_ccsd(shared_data):
-    """MD17 CCSD(T) ethanol (1000 geometries; kcal/mol and Å) as a dict of arrays."""
-    path = shared_data / "molecules" / "md17_ccsd_t" / "ethanol_ccsd_t-train.npz"
+def load_shared_npz(shared_data, relpath, keys=("R", "z", "E", "F")):
+    """Arrays `keys` of ../shared/data/`relpath` as a dict; skips the test if the file is missing."""
+    path = shared_data / relpath
     if not path.exists():
         pytest.skip(f"{path} not found")
     with np.load(path) as f:
-        return {k: f[k] for k in ("R", "z", "E", "F")}
+        return {k: f[k] for k in keys}
+
+
+@pytest.fixture(scope="session")
+def ethanol_ccsd(shared_data):
+    """MD17 CCSD(T) ethanol (1000 geometries; kcal/mol and Å) as a dict of arrays."""
+    return load_shared_npz(shared_data, "molecules/md17_ccsd_t/ethanol_ccsd_t-train.npz")

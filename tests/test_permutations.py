@@ -17,6 +17,8 @@ from gdmlkit.symmetry import (
     validate_permutations,
 )
 
+from conftest import load_shared_npz
+
 # ---------------------------------------------------------------- helpers
 
 
@@ -103,11 +105,8 @@ def ethanol_200(ethanol_ccsd):
 
 @pytest.fixture(scope="module")
 def aspirin(shared_data):
-    path = shared_data / "molecules" / "xtb_md" / "aspirin_gfn2xtb_500K.npz"
-    if not path.exists():
-        pytest.skip(f"{path} not found")
-    with np.load(path) as f:
-        return f["R"], f["z"]
+    d = load_shared_npz(shared_data, "molecules/xtb_md/aspirin_gfn2xtb_500K.npz", keys=("R", "z"))
+    return d["R"], d["z"]
 
 
 # ---------------------------------------------------------------- discovery
