@@ -2,7 +2,8 @@
 
 Each preconditioner builds a factor B (n, k) with K ≈ B B^T (a Nyström approximation
 K_nS K_SS^-1 K_Sn, or a truncated eigendecomposition), takes the spectrum of B B^T,
-U Λ U^T (from the eigendecomposition of the k x k matrix B^T B), and applies the inverse of P = U (Λ + μ I) U^T / (λ_k + μ) + (I - U U^T)::
+U Λ U^T (from the eigendecomposition of the k x k matrix B^T B), and applies the
+inverse of P = U (Λ + μ I) U^T / (λ_k + μ) + (I - U U^T)::
 
     P^-1 r = U [ (λ_k + μ) (Λ + μ I)^-1 - I ] U^T r + r
 
@@ -19,9 +20,15 @@ import torch
 __all__ = ["NystromPreconditioner", "nystrom_factor"]
 
 
+def _row_blocks(n, k, target=2**22):
+    step = max(1, target // max(1, k))
+    return [slice(s, min(n, s + step)) for s in range(0, n, step)]
+
+
 def nystrom_factor(C, idx, rel_shift=1e-10):
     """B with B B^T = C W^-1 C^T for columns C = K[:, idx] (n, k) and W = C[idx] (k, k).
 
+    B overwrites C (a row block at a time), so the factor costs one n x k array.
     A shift rel_shift * trace(W)/k keeps the Cholesky of W stable.
     """
     W = C[idx]
@@ -33,7 +40,9 @@ def nystrom_factor(C, idx, rel_shift=1e-10):
         if int(info) == 0:
             break
         shift *= 100.0
-    return torch.linalg.solve_triangular(L, C.T, upper=False).T  # C L^-T
+    for rows in _row_blocks(C.shape[0], C.shape[1]):  # C L^-T
+        C[rows] = torch.linalg.solve_triangular(L, C[rows].T, upper=False).T
+    return C
 
 
 class NystromPreconditioner(ABC):
@@ -81,10 +90,14 @@ class NystromPreconditioner(ABC):
         evals, V = torch.linalg.eigh(B.T @ B)
         evals, V = evals.flip(0), V.flip(1)
         keep = evals > evals[0] * 1e-12
-        self.eig_ = evals[keep]
-        self.U_ = (B @ V[:, keep]) / self.eig_.sqrt()
+        r = int(keep.sum())
+        self.eig_ = evals[:r]
+        Vs = V[:, :r] / self.eig_.sqrt()
+        for rows in _row_blocks(*B.shape):  # U = B V Λ^-1/2, overwriting B
+            B[rows, :r] = B[rows] @ Vs
+        self.U_ = B[:, :r]
         self.mu_ = float(op.lam)
-        self.rank_ = int(keep.sum())
+        self.rank_ = r
         lam_k = float(self.eig_[-1])
         self.scale_ = (lam_k + self.mu_) / (self.eig_ + self.mu_) - 1.0
         self.build_time_s_ = time.perf_counter() - t0
