@@ -13,7 +13,12 @@ import math
 
 import torch
 
-__all__ = ["matern52", "matern52_coefficients", "hessian_product"]
+__all__ = ["matern52", "matern52_coefficients", "hessian_product", "PAIR_BLOCK"]
+
+#: Query-point x training-point pairs per block of :func:`hessian_product`. The (m, M)
+#: temporaries then stay near the CPU's L3 cache: measured on ethanol (2-core EPYC,
+#: 32 MB L3) 2x faster than blocks 4x larger, at N = 1000 and 5000.
+PAIR_BLOCK = 3 * 2**18
 
 
 def matern52(d, sigma):

@@ -17,7 +17,7 @@ import torch
 from ..descriptors import InverseDistanceDescriptor
 from .dense import assemble_kernel, kernel_blocks
 from .keops import keops_available, keops_descriptor_matvec
-from .matern import hessian_product, matern52_coefficients
+from .matern import PAIR_BLOCK, hessian_product, matern52_coefficients
 
 __all__ = ["HessianKernelOperator"]
 
@@ -83,7 +83,7 @@ class HessianKernelOperator:
         D = self.x.shape[1]
         self.XP = self.x[:, self.dp].reshape(-1, D)
         self.XP_sq = (self.XP * self.XP).sum(1)
-        self.block_size = block_size or max(1, min(self.n_train, 2**21 // max(1, self.XP.shape[0])))
+        self.block_size = block_size or max(1, min(self.n_train, PAIR_BLOCK // max(1, self.XP.shape[0])))
 
     @property
     def shape(self):

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from ..descriptors import InverseDistanceDescriptor
-from ..kernels.matern import hessian_product
+from ..kernels.matern import PAIR_BLOCK, hessian_product
 
 __all__ = ["GDMLPredictor"]
 
@@ -73,12 +73,12 @@ class GDMLPredictor:
     def predict(self, R, batch_size=None):
         """Energies (m,) and forces (m, n_atoms, 3) for positions R (m, n_atoms, 3), as numpy.
 
-        `batch_size` geometries are processed at a time (default: keeps temporaries ~16 MB).
+        `batch_size` geometries are processed at a time (default: ``PAIR_BLOCK`` training points x queries per batch).
         """
         R = torch.as_tensor(np.asarray(R), dtype=self.dtype, device=self.device)
         m = R.shape[0]
         if batch_size is None:
-            batch_size = max(1, min(m, 2**21 // max(1, self.XP.shape[0])))
+            batch_size = max(1, min(m, PAIR_BLOCK // max(1, self.XP.shape[0])))
         E = np.empty(m)
         F = np.empty((m,) + tuple(R.shape[1:]))
         with torch.no_grad():
