@@ -34,6 +34,19 @@ def test_matvec_equals_dense(small, backend, device):
     np.testing.assert_allclose(op.matvec(V[:, 0]), K @ V[:, 0], rtol=1e-10, atol=1e-12 * np.abs(K).max())
 
 
+def test_cached_coefficients_equal_dense(small):
+    dp = permutation_desc_index(ETHANOL_PERMS)
+    op = HessianKernelOperator(small, dp, 10.0, lam=1e-4, block_size=7, cache_coefficients=True)
+    K = op.to_dense()
+    V = np.random.default_rng(1).normal(size=(K.shape[0], 2))
+    for _ in range(2):  # the cache is reused, not consumed
+        np.testing.assert_allclose(op.matvec(V), K @ V, rtol=1e-10, atol=1e-12 * np.abs(K @ V).max())
+    assert HessianKernelOperator.coefficient_bytes(25, 6) == 16 * 25 * 25 * 6
+    if keops_available():
+        with pytest.raises(ValueError, match="cache_coefficients=True needs backend='torch'"):
+            HessianKernelOperator(small, dp, 10.0, backend="keops", cache_coefficients=True)
+
+
 def test_columns_and_diagonal(small):
     op = HessianKernelOperator(small, permutation_desc_index(ETHANOL_PERMS), 10.0, lam=1e-3, backend="torch")
     K = op.to_dense()

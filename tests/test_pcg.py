@@ -142,6 +142,20 @@ def test_estimator_pcg_matches_closed_form(ethanol_ccsd):
     np.testing.assert_allclose(E2, E1, atol=1e-5 * np.ptp(E1))
 
 
+def test_estimator_coefficient_cache_gives_same_model(ethanol_ccsd):
+    from gdmlkit import GDMLRegressor
+
+    d = ethanol_ccsd
+    kw = dict(sigma=10.0, lam=1e-6, solver="pcg", n_inducing=100, tol=1e-8, random_state=0)
+    fits = [GDMLRegressor(cache_coefficients=c, **kw).fit(d["R"][:40], d["F"][:40], E=d["E"][:40], z=d["z"])
+            for c in (False, True)]
+    assert [f.solve_info_["cached_coefficients"] for f in fits] == [False, True]
+    assert fits[0].solve_info_["n_iter"] == fits[1].solve_info_["n_iter"]
+    np.testing.assert_allclose(fits[1].alphas_, fits[0].alphas_, rtol=1e-9, atol=1e-12 * np.abs(fits[0].alphas_).max())
+    with pytest.raises(ValueError, match="cache_coefficients='yes'"):
+        GDMLRegressor(cache_coefficients="yes").fit(d["R"][:5], d["F"][:5], z=d["z"])
+
+
 def test_estimator_solver_choice_and_errors(ethanol_ccsd):
     from gdmlkit import GDMLRegressor
 

@@ -13,7 +13,8 @@ import math
 
 import torch
 
-__all__ = ["matern52", "matern52_coefficients", "hessian_product", "PAIR_BLOCK"]
+__all__ = ["matern52", "matern52_coefficients", "hessian_coefficients", "hessian_contract", "hessian_product",
+           "PAIR_BLOCK"]
 
 #: Query-point x training-point pairs per block of :func:`hessian_product`. The (m, M)
 #: temporaries then stay near the CPU's L3 cache: measured on ethanol (2-core EPYC,
@@ -36,6 +37,31 @@ def matern52_coefficients(d, sigma):
     return a, b
 
 
+def hessian_coefficients(x, XP, XP_sq, sigma, energy_kernel=False):
+    """Hessian coefficients a, b (and optionally k) of every pair (x_i, XP_j), each (m, M).
+
+    Distances come from |x|^2 + |XP_j|^2 - 2 x.XP_j; the elementwise work is done in
+    place, so only a few (m, M) temporaries are made.
+    """
+    r = torch.addmm(XP_sq[None, :], x, XP.T, alpha=-2.0)
+    r.add_((x * x).sum(1)[:, None]).clamp_(min=0.0).sqrt_().mul_(math.sqrt(5.0) / sigma)
+    e = torch.exp(-r)
+    k = (1.0 + r + r * r / 3.0) * e if energy_kernel else None  # before r's storage is reused
+    a = r.add_(1.0).mul_(e).mul_(5.0 / (3.0 * sigma**2))
+    b = e.mul_(25.0 / (3.0 * sigma**4))
+    return a, b, k
+
+
+def hessian_contract(x, XP, UP, XP_UP, a, b, with_energy=False):
+    """Fd (m, D) and, with `with_energy`, Ed (m,) from pair coefficients a, b (m, M); see
+    :func:`hessian_product`. a and b are not modified."""
+    bdw = torch.addmm(XP_UP[None, :], x, UP.T, beta=-1.0)  # d_j . u_j
+    Ed = -(a * bdw).sum(1) if with_energy else None
+    bdw.mul_(b)
+    Fd = a @ UP - bdw.sum(1)[:, None] * x + bdw @ XP
+    return Fd, Ed
+
+
 def hessian_product(x, XP, XP_sq, UP, XP_UP, sigma, with_energy=False, energy_kernel=False):
     """Descriptor-space Hessian-kernel product of queries against (permuted) training points.
 
@@ -43,9 +69,6 @@ def hessian_product(x, XP, XP_sq, UP, XP_UP, sigma, with_energy=False, energy_ke
 
         Fd = sum_j [ a(d_j) u_j - b(d_j) (d_j . u_j) d_j ]      (m, D)
         Ed = -sum_j a(d_j) (d_j . u_j)                            (m,)
-
-    Distances come from |x|^2 + |XP_j|^2 - 2 x.XP_j and all elementwise work is done
-    in place, so only a few (m, M) temporaries are made.
 
     Parameters
     ----------
@@ -62,13 +85,6 @@ def hessian_product(x, XP, XP_sq, UP, XP_UP, sigma, with_energy=False, energy_ke
     -------
     Fd, or (Fd, Ed, a, k) with k None unless `energy_kernel`.
     """
-    r = torch.addmm(XP_sq[None, :], x, XP.T, alpha=-2.0)
-    r.add_((x * x).sum(1)[:, None]).clamp_(min=0.0).sqrt_().mul_(math.sqrt(5.0) / sigma)
-    e = torch.exp(-r)
-    k = (1.0 + r + r * r / 3.0) * e if energy_kernel else None  # before r's storage is reused
-    a = r.add_(1.0).mul_(e).mul_(5.0 / (3.0 * sigma**2))
-    bdw = torch.addmm(XP_UP[None, :], x, UP.T, beta=-1.0)  # d_j . u_j
-    Ed = -(a * bdw).sum(1) if with_energy else None
-    bdw.mul_(e).mul_(25.0 / (3.0 * sigma**4))
-    Fd = a @ UP - bdw.sum(1)[:, None] * x + bdw @ XP
+    a, b, k = hessian_coefficients(x, XP, XP_sq, sigma, energy_kernel)
+    Fd, Ed = hessian_contract(x, XP, UP, XP_UP, a, b, with_energy)
     return (Fd, Ed, a, k) if with_energy else Fd

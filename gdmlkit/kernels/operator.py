@@ -17,7 +17,7 @@ import torch
 from ..descriptors import InverseDistanceDescriptor
 from .dense import assemble_kernel, kernel_blocks
 from .keops import keops_available, keops_descriptor_matvec
-from .matern import PAIR_BLOCK, hessian_product, matern52_coefficients
+from .matern import PAIR_BLOCK, hessian_coefficients, hessian_contract, hessian_product, matern52_coefficients
 
 __all__ = ["HessianKernelOperator"]
 
@@ -52,10 +52,14 @@ class HessianKernelOperator:
         'cpu' or a CUDA device.
     block_size : int, optional
         Rows per block for the torch backend.
+    cache_coefficients : bool, default False
+        Torch backend: keep the pairwise Hessian coefficients a, b in memory
+        (16 n^2 P bytes, see :meth:`coefficient_bytes`), so each product skips the
+        distances and exponentials (~2x faster products).
     """
 
     def __init__(self, R, desc_perms, sigma, lam=0.0, *, coordinates="cartesian", backend="auto", device="cpu",
-                 block_size=None):
+                 block_size=None, cache_coefficients=False):
         if backend not in _BACKENDS:
             raise ValueError(f"Unknown backend {backend!r}; expected one of {list(_BACKENDS)}.")
         if coordinates not in ("cartesian", "internal"):
@@ -84,6 +88,17 @@ class HessianKernelOperator:
         self.XP = self.x[:, self.dp].reshape(-1, D)
         self.XP_sq = (self.XP * self.XP).sum(1)
         self.block_size = block_size or max(1, min(self.n_train, PAIR_BLOCK // max(1, self.XP.shape[0])))
+        if cache_coefficients and self.backend != "torch":
+            raise ValueError("cache_coefficients=True needs backend='torch' (KeOps recomputes them on the fly).")
+        self._coef = None
+        if cache_coefficients:
+            self._coef = [hessian_coefficients(self.x[s:s + self.block_size], self.XP, self.XP_sq, self.sigma)[:2]
+                          for s in range(0, self.n_train, self.block_size)]
+
+    @staticmethod
+    def coefficient_bytes(n_train, n_perms):
+        """Memory (bytes) of the cached pairwise coefficients for n_train geometries and n_perms permutations."""
+        return 16 * n_train * n_train * n_perms
 
     @property
     def shape(self):
@@ -114,9 +129,12 @@ class HessianKernelOperator:
             return keops_descriptor_matvec(self.x, self.XP, UP, self.sigma)
         XP_UP = (self.XP * UP).sum(1)
         out = torch.empty_like(U)
-        for s in range(0, self.n_train, self.block_size):
-            out[s:s + self.block_size] = hessian_product(self.x[s:s + self.block_size], self.XP, self.XP_sq, UP,
-                                                         XP_UP, self.sigma)
+        for blk, s in enumerate(range(0, self.n_train, self.block_size)):
+            x = self.x[s:s + self.block_size]
+            if self._coef is None:
+                out[s:s + self.block_size] = hessian_product(x, self.XP, self.XP_sq, UP, XP_UP, self.sigma)
+            else:
+                out[s:s + self.block_size] = hessian_contract(x, self.XP, UP, XP_UP, *self._coef[blk])[0]
         return out
 
     def matvec(self, v):

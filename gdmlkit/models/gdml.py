@@ -83,6 +83,11 @@ class GDMLRegressor(BaseEstimator):
         PCG iteration cap (default: 10 * sqrt(n) + 1000).
     backend : {'auto', 'torch', 'keops'}, default='auto'
         Kernel operator backend for PCG.
+    cache_coefficients : {'auto', True, False}, default='auto'
+        PCG, torch backend: keep the pairwise kernel coefficients in memory
+        (16 n_train^2 n_perms bytes) so each CG product skips distances and
+        exponentials. 'auto' caches on the CPU when they take at most a quarter
+        of the available memory.
     checkpoint : str, optional
         PCG checkpoint file: an interrupted fit resumes from it.
     random_state : int, optional
@@ -127,8 +132,8 @@ class GDMLRegressor(BaseEstimator):
 
     def __init__(self, sigma=10.0, *, lam=1e-10, perms="auto", max_perms=512, use_E=True,
                  use_E_cstr=False, solver="auto", preconditioner="random", preconditioner_options=None,
-                 n_inducing="auto", rank_constant=36.0, tol=1e-6, max_iter=None, backend="auto", checkpoint=None,
-                 random_state=None, device="cpu", progress=False):
+                 n_inducing="auto", rank_constant=36.0, tol=1e-6, max_iter=None, backend="auto",
+                 cache_coefficients="auto", checkpoint=None, random_state=None, device="cpu", progress=False):
         self.sigma = sigma
         self.lam = lam
         self.perms = perms
@@ -143,6 +148,7 @@ class GDMLRegressor(BaseEstimator):
         self.tol = tol
         self.max_iter = max_iter
         self.backend = backend
+        self.cache_coefficients = cache_coefficients
         self.checkpoint = checkpoint
         self.random_state = random_state
         self.device = device
@@ -162,6 +168,8 @@ class GDMLRegressor(BaseEstimator):
             check_scalar(self.n_inducing, "n_inducing", min_val=1, integer=True)
         check_scalar(self.tol, "tol", min_val=0, include_min=False)
         check_scalar(self.rank_constant, "rank_constant", min_val=0, include_min=False)
+        if self.cache_coefficients not in ("auto", True, False):
+            raise ValueError(f"cache_coefficients={self.cache_coefficients!r}; expected 'auto', True or False.")
         if isinstance(self.perms, str) and self.perms not in _PERMS:
             raise ValueError(f"perms={self.perms!r}; expected 'auto', 'none' or an array (n_perms, n_atoms).")
 
@@ -277,8 +285,12 @@ class GDMLRegressor(BaseEstimator):
 
     def _solve_pcg(self, R, dp, y_vec):
         """Lazy operator + Nyström preconditioner + PCG."""
+        cache = self.cache_coefficients
+        if cache == "auto":
+            cache = (self.backend != "keops" and torch.device(self.device).type == "cpu"
+                     and HessianKernelOperator.coefficient_bytes(len(R), len(dp)) <= 0.25 * _available_memory_bytes())
         op = HessianKernelOperator(R, dp, self.sigma, self.lam, coordinates="internal", backend=self.backend,
-                                   device=self.device)
+                                   device=self.device, cache_coefficients=cache)
         y_vec = op.project(y_vec.reshape(op.n_train, op.n_atoms, 3))
         n = y_vec.size
         rank = self.auto_rank(n) if self.n_inducing == "auto" else int(self.n_inducing)
@@ -293,7 +305,7 @@ class GDMLRegressor(BaseEstimator):
         res = pcg(op.matvec, y_vec, precond=pc, tol=self.tol, max_iter=max_iter, checkpoint=self.checkpoint,
                   progress=self.progress)
         info = {"solver": "pcg", "size": n, "coordinates": op.coordinates, "backend": op.backend,
-                "preconditioner": self.preconditioner,
+                "preconditioner": self.preconditioner, "cached_coefficients": cache,
                 "rank": pc.rank_ if pc is not None else 0, "n_iter": res.n_iter, "converged": res.converged,
                 "residuals": res.residuals, "t_preconditioner_s": t1 - t0, "t_solve_s": res.time_s}
         return op.lift(res.x).reshape(-1), info
