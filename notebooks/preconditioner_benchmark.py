@@ -14,7 +14,7 @@
 # # Preconditioner benchmark
 #
 # `GDMLRegressor(solver="pcg")` solves $(K + \lambda I)\,\alpha = F$ by preconditioned conjugate
-# gradients (see [Nyström preconditioning and PCG](../theory/pcg.md)). The preconditioner and its rank
+# gradients (see {doc}`../theory/pcg`). The preconditioner and its rank
 # $k$ decide how many iterations CG needs and how long the preconditioner takes to build. This notebook
 # measures both for a molecule of your choice and sets them beside the published MD17 ethanol iteration
 # counts (Blücher, Müller, Chmiela, *J. Chem. Theory Comput.* 2023) and our own full-size benchmark

@@ -1,6 +1,6 @@
 """Matérn kernel (nu = 5/2) on descriptor distances and the coefficients of its derivatives.
 
-With d = |x - x'| and r = sqrt(5) d / sigma::
+With d = ``|x - x'|`` and r = sqrt(5) d / sigma::
 
     k(x, x')            = (1 + r + r^2 / 3) exp(-r)
     grad_x k            = -a(r) (x - x')
@@ -39,7 +39,7 @@ def hessian_product(x, XP, XP_sq, UP, XP_UP, sigma, with_energy=False, energy_ke
         Fd = sum_j [ a(d_j) u_j - b(d_j) (d_j . u_j) d_j ]      (m, D)
         Ed = -sum_j a(d_j) (d_j . u_j)                            (m,)
 
-    Distances come from |x|^2 + |XP_j|^2 - 2 x.XP_j and all elementwise work is done
+    Distances come from ``|x|^2 + |XP_j|^2 - 2 x.XP_j`` and all elementwise work is done
     in place, so only a few (m, M) temporaries are made.
 
     Parameters
