@@ -16,7 +16,6 @@ os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.g
 os.environ.setdefault("GDMLKIT_NOTEBOOK_SIZE", "small")
 # figures of the docs build stay in the build folder; notebooks/figures/ holds the committed ones
 os.environ.setdefault("GDMLKIT_FIGURES", str(ROOT / "docs" / "_build" / "figures"))
-os.environ.setdefault("MPLBACKEND", "Agg")
 
 import gdmlkit  # noqa: E402
 

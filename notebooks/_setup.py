@@ -23,8 +23,7 @@ def notebook_size(default="small"):
 
 
 def save_figure(fig, name):
-    """Save `fig` as FIGURES/<name>.png and return the path."""
+    """Save `fig` as FIGURES/<name>.png (the notebook still shows it inline)."""
     FIGURES.mkdir(parents=True, exist_ok=True)
     path = FIGURES / f"{name}.png"
     fig.savefig(path, dpi=120, bbox_inches="tight")
-    return path
