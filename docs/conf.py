@@ -43,6 +43,7 @@ nb_execution_mode = os.environ.get("GDMLKIT_NB_EXECUTION", "force")  # "off" to 
 nb_execution_raise_on_error = True
 nb_execution_timeout = 600
 nb_execution_show_tb = True
+nb_output_stderr = "remove"  # import-time chatter (e.g. tqdm without ipywidgets) stays out of the pages
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence"]
 myst_heading_anchors = 3
 
