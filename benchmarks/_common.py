@@ -1,4 +1,4 @@
-"""Helpers shared by the benchmark scripts: machine description, child-process runs, tables."""
+"""Helpers shared by the benchmark scripts and notebooks: machine description, child-process runs, tables."""
 
 import json
 import os
@@ -68,3 +68,13 @@ def write_table(name, header, rows, notes=()):
     print(text)
     (RESULTS / f"{name}.md").write_text(text)
     return text
+
+
+def read_table(name):
+    """The table saved by :func:`write_table` as (machine line, list of row dicts keyed by the header)."""
+    lines = (RESULTS / f"{name}.md").read_text().splitlines()
+    machine_line = lines[0].removeprefix("Machine: ")
+    table = [line for line in lines if line.startswith("|")]
+    header = [c.strip() for c in table[0].strip("|").split("|")]
+    rows = [dict(zip(header, (c.strip() for c in line.strip("|").split("|")))) for line in table[2:]]
+    return machine_line, rows

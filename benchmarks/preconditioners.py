@@ -4,6 +4,8 @@ Setting of Blücher, Müller, Chmiela (JCTC 2023): MD17 ethanol, 583 training ge
 (n = 15,741 force components), sigma 10, tiny lambda, tolerance 1e-4, ranks k/n = 1.5 %,
 4.8 % and 9.5 %. We use the real MD17 CCSD(T) ethanol geometries (random 583 of the 1000).
 Usage: ``python benchmarks/preconditioners.py [--n-geoms 583] [--fractions 0.015 0.048 0.095]``
+
+:func:`compare_preconditioners` is also what ``notebooks/preconditioner_benchmark.py`` runs.
 """
 
 import argparse
@@ -29,20 +31,74 @@ PUBLISHED = {  # iterations to 1e-4 on MD17 ethanol, n = 15,741 (Blücher et al.
     0.048: {"svd": 240, "leverage": 379, "cholesky": 422, "random": 384},
     0.015: {"svd": 851, "leverage": 1508, "cholesky": 1348, "random": 1308},
 }
+PUBLISHED_N = 15741
 
 
 class CachedSVD(SVDNystrom):
-    """Truncated eigendecomposition from one full eigh shared across ranks."""
+    """Truncated eigendecomposition from one full eigh of K, computed at the first fit and shared
+    (through the `cache` dict) by all ranks on the same operator."""
 
-    spectrum = None
+    def __init__(self, rank, cache):
+        super().__init__(rank)
+        self.cache = cache
 
     def _factor(self, op, rng):
-        if CachedSVD.spectrum is None:
+        if "spectrum" not in self.cache:
             K = torch.as_tensor(op.to_dense())
             K.diagonal().sub_(op.lam)
-            CachedSVD.spectrum = torch.linalg.eigh(K)
-        evals, evecs = CachedSVD.spectrum
+            self.cache["spectrum"] = torch.linalg.eigh(K)
+        evals, evecs = self.cache["spectrum"]
         return evecs[:, -self.rank:] * evals[-self.rank:].clamp(min=0).sqrt()
+
+
+def compare_preconditioners(op, b, fractions, names=("svd", "leverage", "cholesky", "random"), *, tol=1e-4,
+                            max_iter=5000, seed=0, progress=None):
+    """PCG on ``op.matvec`` x = b without a preconditioner and with each (name, rank k = fraction * n).
+
+    Parameters
+    ----------
+    op : HessianKernelOperator
+    b : ndarray (n,)
+        Right-hand side (forces, in the operator's coordinates).
+    fractions : sequence of float
+        Ranks as fractions k/n of the system size.
+    names : sequence of str
+        Preconditioners ('svd' shares one dense eigendecomposition between ranks).
+    tol, max_iter : float, int
+        PCG relative tolerance and iteration cap (runs that hit it are marked not converged).
+    seed : int
+        Seed of the preconditioners' random choices.
+    progress : callable, optional
+        Called with each result dict as it is done (e.g. ``print``).
+
+    Returns
+    -------
+    list of dict
+        One per run: 'name', 'fraction' (None for 'none'), 'k', 'build_s', 'cg_s', 'n_iter',
+        'converged', 'residuals' (relative residual per iteration).
+    """
+    n = b.size
+    cache = {}
+    runs = [("none", None)] + [(name, frac) for frac in fractions for name in names]
+    results = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for name, frac in runs:
+            k = 0 if frac is None else max(1, int(round(frac * n)))
+            if name == "svd":
+                pc = CachedSVD(k, cache)
+            else:
+                pc = make_preconditioner(name, k, random_state=seed) if k else None
+            t0 = time.perf_counter()
+            if pc is not None:
+                pc.fit(op)
+            t_build = time.perf_counter() - t0
+            res = pcg(op.matvec, b, precond=pc, tol=tol, max_iter=max_iter)
+            results.append({"name": name, "fraction": frac, "k": k, "build_s": t_build, "cg_s": res.time_s,
+                            "n_iter": res.n_iter, "converged": res.converged, "residuals": res.residuals})
+            if progress is not None:
+                progress({key: v for key, v in results[-1].items() if key != "residuals"})
+    return results
 
 
 def run(args):
@@ -54,30 +110,18 @@ def run(args):
     b = F.ravel()
     n = b.size
     print(f"n = {n}, {len(perms)} permutations, backend {op.backend}", flush=True)
-    rows, curves = [], {}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        t0 = time.perf_counter()
-        base = pcg(op.matvec, b, tol=args.tol, max_iter=args.max_iter)
-        rows.append(["none", "-", "-", 0.0, f"{base.time_s:.1f}", base.n_iter if base.converged else
-                     f">{base.n_iter}", "-"])
-        curves["none"] = base.residuals
-        print(rows[-1], flush=True)
-        for frac in args.fractions:
-            k = int(round(frac * n))
-            for name in args.preconditioners:
-                pc = CachedSVD(k) if name == "svd" else make_preconditioner(name, k, random_state=args.seed)
-                t0 = time.perf_counter()
-                pc.fit(op)
-                t_build = time.perf_counter() - t0
-                res = pcg(op.matvec, b, precond=pc, tol=args.tol, max_iter=args.max_iter)
-                pub = PUBLISHED.get(round(frac, 3), {}).get(name, "-")
-                rows.append([name, f"{100 * frac:.1f} %", k, f"{t_build:.1f}", f"{res.time_s:.1f}",
-                             res.n_iter if res.converged else f">{res.n_iter}", pub])
-                curves[f"{name}@{frac}"] = res.residuals
-                print(rows[-1], flush=True)
+    results = compare_preconditioners(op, b, args.fractions, args.preconditioners, tol=args.tol,
+                                      max_iter=args.max_iter, seed=args.seed, progress=print)
+    rows = []
+    for r in results:
+        frac = r["fraction"]
+        pub = "-" if frac is None else PUBLISHED.get(round(frac, 3), {}).get(r["name"], "-")
+        rows.append([r["name"], "-" if frac is None else f"{100 * frac:.1f} %", r["k"] or "-",
+                     f"{r['build_s']:.1f}", f"{r['cg_s']:.1f}",
+                     r["n_iter"] if r["converged"] else f">{r['n_iter']}", pub])
     np.savez(Path(__file__).resolve().parent / "results" / "preconditioners_residuals.npz",
-             **{k: np.array(v) for k, v in curves.items()})
+             **{r["name"] if r["fraction"] is None else f"{r['name']}@{r['fraction']}": np.array(r["residuals"])
+                for r in results})
     write_table("preconditioners", ["preconditioner", "k/n", "k", "build s", "CG s", "iterations",
                                     "published iterations"], rows,
                 notes=[f"MD17 CCSD(T) ethanol, {args.n_geoms} random geometries (seed {args.seed}), n = {n}, "

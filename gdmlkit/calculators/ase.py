@@ -14,7 +14,7 @@ class GDMLCalculator(Calculator):
     Parameters
     ----------
     model : fitted estimator or str
-        A fitted :class:`~gdmlkit.GDMLRegressor` (or any estimator with the same
+        A fitted :class:`~gdmlkit.models.GDMLRegressor` (or any estimator with the same
         ``predict``/``z_``/unit attributes), or a path to a saved model.
     energy_unit, length_unit : str, optional
         The model's units, needed only if the model does not record them

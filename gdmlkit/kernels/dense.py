@@ -10,7 +10,7 @@ The symmetrised kernel between geometries i and j is::
 where ``S_P y = y[desc_perms[P]]`` and a, b are the Matérn-5/2 Hessian coefficients
 (see :mod:`gdmlkit.kernels.matern`). With energy labels the kernel gains the blocks
 cov(F_i, E_j) = J_i^T sum_P a_P d_P, cov(E_i, F_j) = -sum_P a_P d_P^T S_P J_j and
-cov(E_i, E_j) = sum_P k(|d_P|). Rows/columns are ordered [forces (i, atom, xyz); energies].
+``cov(E_i, E_j) = sum_P k(|d_P|)``. Rows/columns are ordered [forces (i, atom, xyz); energies].
 """
 
 import numpy as np

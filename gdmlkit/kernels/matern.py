@@ -1,6 +1,6 @@
 """Matérn kernel (nu = 5/2) on descriptor distances and the coefficients of its derivatives.
 
-With d = |x - x'| and r = sqrt(5) d / sigma::
+With d = ``|x - x'|`` and r = sqrt(5) d / sigma::
 
     k(x, x')            = (1 + r + r^2 / 3) exp(-r)
     grad_x k            = -a(r) (x - x')
@@ -40,7 +40,7 @@ def matern52_coefficients(d, sigma):
 def hessian_coefficients(x, XP, XP_sq, sigma, energy_kernel=False):
     """Hessian coefficients a, b (and optionally k) of every pair (x_i, XP_j), each (m, M).
 
-    Distances come from |x|^2 + |XP_j|^2 - 2 x.XP_j; the elementwise work is done in
+    Distances come from ``|x|^2 + |XP_j|^2 - 2 x.XP_j``; the elementwise work is done in
     place, so only a few (m, M) temporaries are made.
     """
     r = torch.addmm(XP_sq[None, :], x, XP.T, alpha=-2.0)

@@ -439,14 +439,14 @@ class GDMLRegressor(BaseEstimator):
 
     # ------------------------------------------------------------ persistence
     def save(self, path):
-        """Write the fitted model to `path` (.npz, no pickle, atomic). See :func:`gdmlkit.save_model`."""
+        """Write the fitted model to `path` (.npz, no pickle, atomic). See :func:`gdmlkit.models.save_model`."""
         from .io import save_model
 
         save_model(self, path)
 
     @classmethod
     def load(cls, path, device="cpu"):
-        """Load a gdmlkit or sGDML model file. See :func:`gdmlkit.load_model`."""
+        """Load a gdmlkit or sGDML model file. See :func:`gdmlkit.models.load_model`."""
         from .io import load_model
 
         return load_model(path, device=device)
