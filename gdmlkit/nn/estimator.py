@@ -347,7 +347,7 @@ class NNRegressor(BaseEstimator):
         total, sE, sF = 0.0, 0.0, 0.0
         for b in self._batches(data, torch.arange(n)):
             loss, e, f = self._loss(b, create_graph=False)
-            total += float(loss) * len(b["E"])
+            total += float(loss.detach()) * len(b["E"])
             sE, sF = sE + e, sF + f
         return total / n, sE / n, sF / (n * self.n_atoms_ * 3)
 
@@ -374,7 +374,7 @@ class NNRegressor(BaseEstimator):
                 loss, _, _ = self._loss(b, create_graph=True)
                 loss.backward()
                 opt.step()
-                total += float(loss) * len(b["E"])
+                total += float(loss.detach()) * len(b["E"])
             train_loss = total / n
             record = {"epoch": state["epoch"] + 1, "train_loss": train_loss, "lr": opt.param_groups[0]["lr"]}
             monitored = train_loss

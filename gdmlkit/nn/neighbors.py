@@ -38,7 +38,8 @@ def neighbor_list(R, cutoff, cell=None, pbc=None):
     if cell is None:
         return _molecular_pairs(R, cutoff)
     pbc = np.ones(3, dtype=bool) if pbc is None else np.broadcast_to(np.asarray(pbc, dtype=bool), (3,))
-    cell = np.asarray(torch.as_tensor(cell).detach().cpu(), dtype=np.float64).reshape(-1, 3, 3)
+    cell = cell.detach().cpu().numpy() if torch.is_tensor(cell) else np.asarray(cell)
+    cell = cell.astype(np.float64).reshape(-1, 3, 3)
     R_np = R.detach().cpu().numpy().astype(np.float64)
     n_samples, n_atoms = R_np.shape[:2]
     out_i, out_j, out_s = [], [], []
