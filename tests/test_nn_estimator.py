@@ -186,3 +186,9 @@ def test_cuda_matches_cpu(ethanol):
     gpu = _tiny("so3krates", max_epochs=2, dtype="float64", device="cuda").fit(ethanol[:8])
     for a, b in zip(cpu.predict(ethanol.R[:3]), gpu.predict(ethanol.R[:3])):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message shown without CUDA")
+def test_cuda_request_without_gpu_is_a_clear_error(ethanol):
+    with pytest.raises(RuntimeError, match="CUDA is not available"):
+        NNRegressor(device="cuda").fit(ethanol[:4])

@@ -251,8 +251,8 @@ class NNRegressor(BaseEstimator):
         charge, spin : float or array (n_train,), optional
             Total charge (e) and unpaired electrons; SpookyNet requires `charge`.
         valid : Dataset, optional
-            Validation set for early stopping (same units and atoms), instead of
-            holding out `validation_fraction` of the training data.
+            Validation set for early stopping (same units and atoms; the first training
+            charge/spin), instead of holding out `validation_fraction` of the training data.
 
         Returns
         -------
@@ -263,8 +263,6 @@ class NNRegressor(BaseEstimator):
         n = data["R"].shape[0]
         charge, spin = self._electronic_state(charge, spin, n)
         train, val = self._split(data, charge, spin, valid)
-        if len(train["E"]) < 1:
-            raise ValueError("The training set is empty.")
         self.z_ = data["z"]
         self.n_atoms_ = len(self.z_)
         self.energy_unit_, self.length_unit_ = data["energy_unit"], data["length_unit"]

@@ -112,6 +112,13 @@ class SpookyNet(AtomisticModel):
     """SpookyNet energy: sum of atomic energies + ZBL repulsion + electrostatics of partial charges
     that add up to the total charge.
 
+    Differences from the paper: elements are embedded by a learned vector only (no
+    electron-configuration descriptor); the nonlocal interaction is exact softmax attention
+    over the atoms of each geometry (the paper's FAVOR+ approximates it in linear time), so
+    all geometries of a batch must have the same number of atoms; ZBL parameters are the
+    fixed universal ones; no dispersion term; periodic electrostatics are cut off smoothly at
+    `long_range_cutoff` (no Ewald sum).
+
     Parameters
     ----------
     n_features, n_interactions, n_rbf : int
