@@ -14,8 +14,9 @@ class GDMLCalculator(Calculator):
     Parameters
     ----------
     model : fitted estimator or str
-        A fitted :class:`~gdmlkit.models.GDMLRegressor` (or any estimator with the same
-        ``predict``/``z_``/unit attributes), or a path to a saved model.
+        A fitted :class:`~gdmlkit.models.GDMLRegressor` or :class:`~gdmlkit.nn.NNRegressor`
+        (or any estimator with the same ``predict``/``z_``/unit attributes), or a path to a
+        saved model.
     energy_unit, length_unit : str, optional
         The model's units, needed only if the model does not record them
         (e.g. fitted on bare arrays); must agree with them otherwise.
@@ -67,6 +68,8 @@ class GDMLCalculator(Calculator):
         super().calculate(atoms, properties, system_changes)
         self.check_atoms(self.atoms)
         R = self.atoms.get_positions()[None] * self._A_to_model
-        E, F = self.model.predict(R)
+        # models trained on periodic cells (NNRegressor.periodic_) also take the cell
+        extra = {"cell": self.atoms.cell.array[None] * self._A_to_model} if getattr(self.model, "periodic_", False) else {}
+        E, F = self.model.predict(R, **extra)
         energy = float(E[0]) * self._e_to_eV
         self.results = {"energy": energy, "free_energy": energy, "forces": F[0] * self._f_to_eV_A}

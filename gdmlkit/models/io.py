@@ -68,7 +68,7 @@ def save_model(model, path):
 
 
 def load_model(path, device="cpu"):
-    """Load a gdmlkit model file, or import an sGDML 1.0 model file.
+    """Load a gdmlkit model file (kernel or network), or import an sGDML 1.0 model file.
 
     Parameters
     ----------
@@ -78,7 +78,7 @@ def load_model(path, device="cpu"):
 
     Returns
     -------
-    GDMLRegressor
+    GDMLRegressor or NNRegressor
     """
     from .gdml import GDMLRegressor
 
@@ -98,6 +98,10 @@ def load_model(path, device="cpu"):
             raise ModelFormatError(f"{path} has model format version {version}; this gdmlkit "
                                    f"({__version__}) reads up to {FORMAT_VERSION}. Upgrade gdmlkit.")
         meta = json.loads(str(data["meta"]))
+        if meta.get("estimator") == "NNRegressor":
+            from ..nn.estimator import NNRegressor
+
+            return NNRegressor._from_saved(data, meta, device)
         params = meta["params"]
         if not isinstance(params["perms"], str):
             params["perms"] = np.asarray(params["perms"], dtype=np.int64)
