@@ -65,7 +65,7 @@ def kernel_blocks(x1, J1, x2P, J2P, sigma, use_E=False):
 
 
 def assemble_kernel(x, J, desc_perms, sigma, *, use_E=False, out=None, lower_only=False,
-                    block_size=None, progress=False):
+                    block_size=None, perms_per_chunk=None, progress=False):
     """Assemble the symmetrised training kernel (without lambda) into a float64 array.
 
     Parameters
@@ -85,6 +85,9 @@ def assemble_kernel(x, J, desc_perms, sigma, *, use_E=False, out=None, lower_onl
         (enough for a lower Cholesky factorisation).
     block_size : int, optional
         Row geometries per step (memory/speed trade-off); chosen from n if None.
+    perms_per_chunk : int, optional
+        Permutations summed per pass; by default as many as keep the permuted
+        Jacobians near 256 MB.
     progress : bool
         Show a tqdm bar.
 
@@ -97,19 +100,29 @@ def assemble_kernel(x, J, desc_perms, sigma, *, use_E=False, out=None, lower_onl
     size = nF + (n if use_E else 0)
     K = np.empty((size, size)) if out is None else out
     Kt = torch.from_numpy(K)
-    x2P, J2P = _permuted(x, J, desc_perms)
-    P = x2P.shape[1]
+    # the kernel is a sum over permutations: take them in chunks whose permuted Jacobians
+    # (n, P_chunk, D, 3N) stay near 256 MB (large space groups of periodic supercells)
+    P_all = desc_perms.shape[0]
+    P_chunk = perms_per_chunk or int(max(1, min(P_all, 2**25 // (n * D * dim_i))))
+    chunks = [desc_perms[s:s + P_chunk] for s in range(0, P_all, P_chunk)]
     if block_size is None:  # keep the largest temporaries, (m, n, D, 3N) or (m, n, P, D), near 32 MB
+        P = len(chunks[0])
         block_size = int(max(1, min(n, 2**22 // (n * max(D * dim_i, P * D, P * dim_i)))))
     starts = range(0, n, block_size)
-    for s in tqdm(starts, desc="Assembling kernel", unit="block", disable=not progress):
-        e = min(n, s + block_size)
-        cols = e if (lower_only and not use_E) else n  # energy rows need every column
-        blk = kernel_blocks(x[s:e], J[s:e], x2P[:cols], J2P[:cols], sigma, use_E=use_E)
-        Kt[s * dim_i:e * dim_i, :cols * dim_i] = blk["FF"]
-        if use_E:
-            Kt[nF + s:nF + e, :cols * dim_i] = blk["EF"]
-            Kt[nF + s:nF + e, nF:nF + cols] = blk["EE"]
-            if not lower_only:
-                Kt[s * dim_i:e * dim_i, nF:] = blk["FE"]
+    bar = tqdm(total=len(starts) * len(chunks), desc="Assembling kernel", unit="block", disable=not progress)
+    for c, dp in enumerate(chunks):
+        x2P, J2P = _permuted(x, J, dp)
+        put = torch.Tensor.copy_ if c == 0 else torch.Tensor.add_
+        for s in starts:
+            e = min(n, s + block_size)
+            cols = e if (lower_only and not use_E) else n  # energy rows need every column
+            blk = kernel_blocks(x[s:e], J[s:e], x2P[:cols], J2P[:cols], sigma, use_E=use_E)
+            put(Kt[s * dim_i:e * dim_i, :cols * dim_i], blk["FF"])
+            if use_E:
+                put(Kt[nF + s:nF + e, :cols * dim_i], blk["EF"])
+                put(Kt[nF + s:nF + e, nF:nF + cols], blk["EE"])
+                if not lower_only:
+                    put(Kt[s * dim_i:e * dim_i, nF:], blk["FE"])
+            bar.update()
+    bar.close()
     return K
