@@ -130,19 +130,24 @@ def load_model(path, device="cpu"):
 
 
 def _from_sgdml(data, device):
-    """Import an sGDML 1.0 model dict into a GDMLRegressor.
+    """Import an sGDML 1.0 model dict into a GDMLRegressor (a BIGDMLRegressor with its
+    cell if the model has a ``lattice``, vectors as columns; sGDML's minimum image).
 
     sGDML trains on forces scaled by 1/std with a flipped kernel sign, so its
     coefficients relate to ours by w = -std * R_d_desc_alpha (and alphas_E * std).
     """
+    from .bigdml import BIGDMLRegressor
     from .gdml import GDMLRegressor
 
-    if "lattice" in data:
-        raise ModelFormatError("Periodic sGDML models (with 'lattice') are not supported by this importer yet.")
     std = float(data["std"]) if "std" in data else 1.0
     perms = np.asarray(data["perms"], dtype=np.int64)
-    model = GDMLRegressor(sigma=float(data["sig"]), lam=float(data["lam"]), perms=perms, device=device,
-                          use_E_cstr="alphas_E" in data)
+    cls = BIGDMLRegressor if "lattice" in data else GDMLRegressor
+    model = cls(sigma=float(data["sig"]), lam=float(data["lam"]), perms=perms, device=device,
+                use_E_cstr="alphas_E" in data)
+    if "lattice" in data:
+        model.cell_ = np.asarray(data["lattice"], dtype=np.float64).T
+        model.pbc_ = np.ones(3, dtype=bool)
+        model.symmetry_ = {"used": "given", "n_perms": len(perms)}
     model.R_desc_ = np.ascontiguousarray(np.asarray(data["R_desc"], dtype=np.float64).T)
     model.R_d_desc_alpha_ = -std * np.asarray(data["R_d_desc_alpha"], dtype=np.float64)
     model.alphas_ = None
