@@ -84,7 +84,7 @@ def assemble_kernel(x, J, desc_perms, sigma, *, use_E=False, out=None, lower_onl
         Without energies, fill only the blocks on and below the block diagonal
         (enough for a lower Cholesky factorisation).
     block_size : int, optional
-        Row geometries per step (memory/speed trade-off); chosen from n if None.
+        Row geometries per step (default: up to 32; the columns are tiled to bound memory).
     perms_per_chunk : int, optional
         Permutations summed per pass; by default as many as keep the permuted
         Jacobians near 256 MB.
@@ -100,29 +100,29 @@ def assemble_kernel(x, J, desc_perms, sigma, *, use_E=False, out=None, lower_onl
     size = nF + (n if use_E else 0)
     K = np.empty((size, size)) if out is None else out
     Kt = torch.from_numpy(K)
-    # the kernel is a sum over permutations: take them in chunks whose permuted Jacobians
-    # (n, P_chunk, D, 3N) stay near 256 MB (large space groups of periodic supercells)
     P_all = desc_perms.shape[0]
-    P_chunk = perms_per_chunk or int(max(1, min(P_all, 2**25 // (n * D * dim_i))))
+    # tiles of m row x c column geometries keep the temporaries (m, D, c 3N) near 32 MB; the
+    # kernel is a sum over permutations, taken in chunks whose permuted column Jacobians
+    # (c, P_chunk, D, 3N) stay near 256 MB (large space groups of periodic supercells)
+    m = block_size or int(min(n, 32))
+    c = int(max(1, min(n, 2**22 // (m * D * dim_i))))
+    P_chunk = perms_per_chunk or int(max(1, min(P_all, 2**25 // (c * D * dim_i))))
+    c = int(max(1, min(c, 2**22 // (m * P_chunk * max(D, dim_i)))))  # and (m, c, P_chunk, D) near 32 MB
     chunks = [desc_perms[s:s + P_chunk] for s in range(0, P_all, P_chunk)]
-    if block_size is None:  # keep the largest temporaries, (m, n, D, 3N) or (m, n, P, D), near 32 MB
-        P = len(chunks[0])
-        block_size = int(max(1, min(n, 2**22 // (n * max(D * dim_i, P * D, P * dim_i)))))
-    starts = range(0, n, block_size)
-    bar = tqdm(total=len(starts) * len(chunks), desc="Assembling kernel", unit="block", disable=not progress)
-    for c, dp in enumerate(chunks):
-        x2P, J2P = _permuted(x, J, dp)
-        put = torch.Tensor.copy_ if c == 0 else torch.Tensor.add_
-        for s in starts:
-            e = min(n, s + block_size)
-            cols = e if (lower_only and not use_E) else n  # energy rows need every column
-            blk = kernel_blocks(x[s:e], J[s:e], x2P[:cols], J2P[:cols], sigma, use_E=use_E)
-            put(Kt[s * dim_i:e * dim_i, :cols * dim_i], blk["FF"])
-            if use_E:
-                put(Kt[nF + s:nF + e, :cols * dim_i], blk["EF"])
-                put(Kt[nF + s:nF + e, nF:nF + cols], blk["EE"])
-                if not lower_only:
-                    put(Kt[s * dim_i:e * dim_i, nF:], blk["FE"])
-            bar.update()
-    bar.close()
+    row_starts = range(0, n, m)
+    for s in tqdm(row_starts, desc="Assembling kernel", unit="block", disable=not progress):
+        e = min(n, s + m)
+        cols = e if (lower_only and not use_E) else n  # energy rows need every column
+        for c0 in range(0, cols, c):
+            c1 = min(cols, c0 + c)
+            for k, dp in enumerate(chunks):
+                x2P, J2P = _permuted(x[c0:c1], J[c0:c1], dp)
+                blk = kernel_blocks(x[s:e], J[s:e], x2P, J2P, sigma, use_E=use_E)
+                put = torch.Tensor.copy_ if k == 0 else torch.Tensor.add_
+                put(Kt[s * dim_i:e * dim_i, c0 * dim_i:c1 * dim_i], blk["FF"])
+                if use_E:
+                    put(Kt[nF + s:nF + e, c0 * dim_i:c1 * dim_i], blk["EF"])
+                    put(Kt[nF + s:nF + e, nF + c0:nF + c1], blk["EE"])
+                    if not lower_only:
+                        put(Kt[s * dim_i:e * dim_i, nF + c0:nF + c1], blk["FE"])
     return K
