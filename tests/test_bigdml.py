@@ -287,6 +287,22 @@ def test_bad_input(models, bcc_cu):
         model.predict(Dataset(ds.R, ds.z, energy_unit="eV", length_unit="Ang", cell=atoms.cell.array * 1.1))
 
 
+def test_periodic_data_is_refused_where_the_cell_would_be_ignored(bcc_cu, tmp_path):
+    from gdmlkit import GDMLRegressor, save_dataset, select_sigma
+    from gdmlkit.cli import main
+
+    _, ds = bcc_cu
+    with pytest.raises(ValueError, match="Use BIGDMLRegressor"):
+        GDMLRegressor().fit(ds)
+    with pytest.raises(TypeError, match="periodic estimators"):
+        select_sigma(BIGDMLRegressor(), ds, sigmas=[1.0])
+    path = save_dataset(ds, tmp_path / "cu.npz")
+    assert main(["train", str(path), "--n-train", "4", "--n-test", "2"]) == 2  # --sigma auto refused
+    assert main(["train", str(path), "--n-train", "4", "--n-test", "2", "--sigma", "0.5", "--perms", "none",
+                 "-o", str(tmp_path / "m.npz")]) == 0
+    assert type(load_model(tmp_path / "m.npz")) is BIGDMLRegressor
+
+
 def test_auto_falls_back_to_a_subgroup_with_a_warning(bcc_cu):
     from gdmlkit.exceptions import PerformanceWarning
 

@@ -70,9 +70,13 @@ class BIGDMLRegressor(GDMLRegressor):
 
     Examples
     --------
+    >>> import numpy as np
     >>> from gdmlkit import BIGDMLRegressor, load_example
-    >>> train = load_example("pdh_emt")[:20]
-    >>> model = BIGDMLRegressor(sigma=2.0, reference=train.R[0]).fit(train)  # doctest: +SKIP
+    >>> data = load_example("pdh_emt")                       # H in a Pd32 supercell, eV and Å
+    >>> ideal = np.load("data/pdh_emt_300K.npz")["R_ideal"]  # the 0 K structure, same atom order
+    >>> model = BIGDMLRegressor(sigma=3.2, reference=ideal).fit(data[:50])
+    >>> model.symmetry_["international"], model.symmetry_["n_perms"]
+    ('Pm-3m', 48)
     """
 
     _PERMS = ("auto",) + SUBGROUPS + ("none",)

@@ -213,6 +213,9 @@ class GDMLRegressor(BaseEstimator):
         self
         """
         self._check_params()
+        if getattr(X, "is_periodic", False) and not hasattr(self, "check_cell"):
+            raise ValueError("The dataset is periodic (it has a cell with pbc); GDMLRegressor would ignore the "
+                             "periodic images. Use BIGDMLRegressor, or drop the cell for a molecule or cluster.")
         R, F, E, z, energy_unit, length_unit = self._unpack(X, y, E, z, energy_unit, length_unit)
         n_train, n_atoms = R.shape[:2]
         if n_train < 2:
