@@ -131,7 +131,7 @@ def fit_sgdml(ds, sigma, train, test):
             1000 * float(np.mean(np.abs(F.reshape(ds.F[test].shape) - ds.F[test]))), fit_s)
 
 
-def learning_curve(system, sizes, methods, cache):
+def learning_curve(system, sizes, methods, cache, sigmas=None):
     ds, ref, pool, val, test, desc = load_system(system)
     cache.setdefault("systems", {})[system] = desc
     for method in methods:
@@ -150,8 +150,8 @@ def learning_curve(system, sizes, methods, cache):
                 e, f, fit_s = fit_sgdml(ds, none["sigma"], train, test)
                 res = {"sigma": none["sigma"], "n_perms": 1, "E": e, "F": f, "fit_s": fit_s}
             else:
-                grid = SIGMAS[system]
-                if n > 50 and prev is not None:  # the previous best and its neighbours
+                grid = sigmas or SIGMAS[system]
+                if n > 50 and prev is not None and prev in grid:  # the previous best and its neighbours
                     i = grid.index(prev)
                     grid = grid[max(0, i - 1):i + 2]
                 scores = {}
@@ -163,7 +163,7 @@ def learning_curve(system, sizes, methods, cache):
                 best = min(scores, key=lambda s: scores[s][0])
                 _, model, fit_s = scores[best]
                 e, f = _errors(model, ds[test])
-                res = {"sigma": best, "n_perms": len(model.perms_), "E": e, "F": f, "fit_s": fit_s,
+                res = {"sigma": best, "grid": grid, "n_perms": len(model.perms_), "E": e, "F": f, "fit_s": fit_s,
                        "group": model.symmetry_.get("international"), "group_size": model.symmetry_.get("group_size")}
                 prev = best
             cache["runs"][key] = res
@@ -231,8 +231,9 @@ def table(cache):
     rows = []
     for system, desc in cache["systems"].items():
         for method in METHODS[system]:
-            for n in (10, 25, 50, 100, 200):
-                r = cache["runs"].get(f"{system}|{method}|{n}")
+            sizes = sorted({int(k.split("|")[2]) for k in cache["runs"] if k.startswith(f"{system}|{method}|")})
+            for n in sizes:
+                r = cache["runs"][f"{system}|{method}|{n}"]
                 if r:
                     rows.append([NAMES[system], label[method], r["n_perms"], n, f"{r['sigma']:g}",
                                  f"{r['E']:.3f}", f"{r['F']:.1f}", f"{r['fit_s']:.1f}"])
@@ -258,13 +259,14 @@ def main():
     ap.add_argument("--system", choices=sorted(METHODS))
     ap.add_argument("--sizes", type=int, nargs="+", default=[10, 25, 50, 100, 200])
     ap.add_argument("--methods", nargs="+")
+    ap.add_argument("--sigmas", type=float, nargs="+", help="sigma grid instead of the default")
     ap.add_argument("--md", action="store_true", help="run the NVE MD (needs the pdh full N=200 result)")
     ap.add_argument("--table", action="store_true", help="only write the table from the cache")
     args = ap.parse_args()
     torch.set_num_threads(1)
     cache = json.loads(CACHE.read_text()) if CACHE.exists() else {"runs": {}}
     if args.system:
-        learning_curve(args.system, sorted(args.sizes), args.methods or METHODS[args.system], cache)
+        learning_curve(args.system, sorted(args.sizes), args.methods or METHODS[args.system], cache, args.sigmas)
     if args.md:
         nve_md(cache)
     table(cache)
