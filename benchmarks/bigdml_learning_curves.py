@@ -235,7 +235,8 @@ def table(cache):
             for n in sizes:
                 r = cache["runs"][f"{system}|{method}|{n}"]
                 if r:
-                    rows.append([NAMES[system], label[method], r["n_perms"], n, f"{r['sigma']:g}",
+                    grid = "/".join(f"{g:g}" for g in r["grid"]) if "grid" in r else "as 'none'"
+                    rows.append([NAMES[system], label[method], r["n_perms"], n, f"{r['sigma']:g} ({grid})",
                                  f"{r['E']:.3f}", f"{r['F']:.1f}", f"{r['fit_s']:.1f}"])
     notes = ["BIGDML learning curves: test MAE of energy (meV/atom) and forces (meV/Å), sigma chosen on "
              "validation frames; fit = wall seconds of the chosen fit on 1 thread.",
@@ -250,7 +251,7 @@ def table(cache):
             f"energy drift {md['drift_meV_atom_ps']:+.4f} meV/atom/ps, std {md['std_meV_atom']:.4f} meV/atom, "
             f"max deviation {md['max_dev_meV_atom']:.4f} meV/atom; potential energy vs EMT on 21 frames of the "
             f"trajectory: MAE {md['emt_mae_meV_atom']:.3f} meV/atom.")
-    write_table("bigdml_learning_curves", ["system", "model", "perms", "N train", "sigma", "E MAE meV/atom",
+    write_table("bigdml_learning_curves", ["system", "model", "perms", "N train", "sigma (grid)", "E MAE meV/atom",
                                            "F MAE meV/Å", "fit s"], rows, notes)
 
 
