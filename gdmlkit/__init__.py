@@ -11,12 +11,13 @@ from .calculators import GDMLCalculator  # noqa: E402
 from .data import Dataset, load_dataset, load_example, save_dataset, train_test_split  # noqa: E402
 from .metrics import prediction_errors  # noqa: E402
 from .model_selection import select_sigma  # noqa: E402
-from .models import GDMLRegressor, load_model, save_model  # noqa: E402
+from .models import BIGDMLRegressor, GDMLRegressor, load_model, save_model  # noqa: E402
 from .nn import NNRegressor  # noqa: E402
-from .symmetry import find_permutations  # noqa: E402
+from .symmetry import find_permutations, find_spacegroup_symmetry  # noqa: E402
 
 __all__ = [
     "Dataset", "load_dataset", "save_dataset", "load_example", "train_test_split",
-    "find_permutations", "GDMLRegressor", "NNRegressor", "load_model", "save_model", "select_sigma",
+    "find_permutations", "find_spacegroup_symmetry", "GDMLRegressor", "BIGDMLRegressor", "NNRegressor",
+    "load_model", "save_model", "select_sigma",
     "prediction_errors", "GDMLCalculator", "__version__",
 ]

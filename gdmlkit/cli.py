@@ -9,7 +9,7 @@ import numpy as np
 from .data import load_dataset, train_test_split
 from .metrics import prediction_errors
 from .model_selection import select_sigma
-from .models import GDMLRegressor, load_model
+from .models import BIGDMLRegressor, GDMLRegressor, load_model
 
 __all__ = ["main"]
 
@@ -41,7 +41,13 @@ def _cmd_train(args):
     print(f"training on {len(train)} geometries of {data.name or args.dataset} ({data.formula}), "
           f"testing on {len(test)}; units {data.energy_unit}, {data.length_unit}")
     perms = {"auto": "auto", "none": "none"}[args.perms]
-    model = GDMLRegressor(lam=args.lam, perms=perms, progress=True)
+    if data.is_periodic:
+        if args.sigma == "auto":
+            raise ValueError("periodic data (BIGDML) needs an explicit --sigma; --sigma auto is not supported "
+                             "for periodic models yet.")
+        model = BIGDMLRegressor(lam=args.lam, perms=perms, progress=True)
+    else:
+        model = GDMLRegressor(lam=args.lam, perms=perms, progress=True)
     t0 = time.perf_counter()
     if args.sigma == "auto":
         sigmas = [float(s) for s in args.sigmas.split(",")]

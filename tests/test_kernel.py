@@ -93,3 +93,14 @@ def test_lower_only_fills_the_lower_triangle(problem):
                           block_size=1)
     idx = np.tril_indices(len(full))
     np.testing.assert_allclose(low[idx], full[idx], rtol=1e-13)
+
+
+@pytest.mark.parametrize("use_E", [False, True])
+def test_permutations_summed_in_chunks_equal_one_pass(problem, use_E):
+    R, perms = problem
+    desc = InverseDistanceDescriptor(R.shape[1])
+    x, g = desc.transform(R)
+    dp = torch.from_numpy(permutation_desc_index(perms))
+    one = assemble_kernel(x, desc.jacobian(g), dp, SIGMA, use_E=use_E)
+    chunked = assemble_kernel(x, desc.jacobian(g), dp, SIGMA, use_E=use_E, perms_per_chunk=4, block_size=3)
+    np.testing.assert_allclose(chunked, one, rtol=1e-12, atol=1e-14)

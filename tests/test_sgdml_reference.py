@@ -96,3 +96,48 @@ def test_same_permutations_as_sgdml(ethanol_ccsd):
     ours = find_permutations(R, z)
     assert len(ours) == len(ref) == 6
     assert {tuple(p) for p in ours} == {tuple(p) for p in ref}
+
+
+def test_periodic_minimum_image_model_matches_sgdml_with_lattice(tmp_path):
+    """sgdml's periodic GDML (minimum image, no symmetries) = BIGDMLRegressor(perms='none')."""
+    from ase.build import bulk
+    from ase.calculators.emt import EMT
+    from sgdml.predict import GDMLPredict
+    from sgdml.train import GDMLTrain
+
+    from gdmlkit import BIGDMLRegressor
+
+    atoms = bulk("Cu", "bcc", a=2.9, cubic=True).repeat(2)
+    rng = np.random.default_rng(0)
+    R, E, F = [], [], []
+    for _ in range(24):
+        a = atoms.copy()
+        a.positions += rng.normal(scale=0.07, size=a.positions.shape)
+        a.calc = EMT()
+        R.append(a.positions)
+        E.append(a.get_potential_energy())
+        F.append(a.get_forces())
+    d = {"R": np.array(R), "z": atoms.numbers, "E": np.array(E)[:, None], "F": np.array(F)}
+
+    def dataset(idx):
+        out = _sgdml_dataset(d, idx)
+        out.update(name=np.array("Cu"), r_unit=np.array("Ang"), e_unit=np.array("eV"), lattice=atoms.cell.array.T)
+        return out
+
+    np.random.seed(0)
+    trainer = GDMLTrain(max_processes=1)
+    task = trainer.create_task(dataset(np.arange(16)), 10, dataset(np.arange(16, 24)), 4, sig=2, lam=1e-10,
+                               use_sym=False, use_E=True)
+    model = trainer.train(task)
+    ours = BIGDMLRegressor(sigma=2, perms="none").fit(task["R_train"], task["F_train"], E=task["E_train"],
+                                                      z=task["z"], cell=task["lattice"].T)
+    R_test = d["R"][16:]
+    E_ref, F_ref = GDMLPredict(model, max_processes=1).predict(R_test.reshape(len(R_test), -1))
+    E, F = ours.predict(R_test)
+    assert _rel(F.reshape(len(R_test), -1), F_ref) < 1e-9
+    assert np.max(np.abs(E - E_ref)) / np.ptp(E_ref) < 1e-9
+    np.savez(tmp_path / "m.npz", **model)
+    imported = load_model(tmp_path / "m.npz")
+    assert type(imported) is BIGDMLRegressor
+    E2, F2 = imported.predict(R_test)
+    assert _rel(F2.reshape(len(R_test), -1), F_ref) < 1e-9

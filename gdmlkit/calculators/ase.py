@@ -11,6 +11,9 @@ __all__ = ["GDMLCalculator"]
 class GDMLCalculator(Calculator):
     """Energy (eV) and forces (eV/Å) from a fitted model, whatever units it was trained in.
 
+    Periodic (BIGDML) models need Atoms with the model's cell and pbc; stress is not
+    implemented (asking for it raises ASE's PropertyNotImplementedError).
+
     Parameters
     ----------
     model : fitted estimator or str
@@ -51,7 +54,8 @@ class GDMLCalculator(Calculator):
         return normalize(given if given is not None else recorded)
 
     def check_atoms(self, atoms):
-        """Raise ValueError unless `atoms` has the model's atom count and species order."""
+        """Raise ValueError unless `atoms` has the model's atom count and species order, and, for a
+        periodic (BIGDML) model, its cell (converted to the model's length unit) and pbc."""
         z_model = np.asarray(self.model.z_)
         z = atoms.get_atomic_numbers()
         if len(z) != len(z_model):
@@ -62,6 +66,11 @@ class GDMLCalculator(Calculator):
                 f"Atom {bad} is element Z={z[bad]} but the model expects Z={z_model[bad]}; the atoms must "
                 f"be in the model's order {z_model.tolist()}."
             )
+        if getattr(self.model, "cell_", None) is not None:
+            if not atoms.pbc.any():
+                raise ValueError("The model is periodic (BIGDML) but the Atoms object has no periodic cell; set "
+                                 "atoms.cell and atoms.pbc to the model's supercell.")
+            self.model.check_cell(atoms.cell.array * self._A_to_model, atoms.pbc)
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
         """Fill ``self.results`` with 'energy', 'free_energy' (eV) and 'forces' (eV/Å)."""

@@ -21,6 +21,7 @@ _ZIP_MAGIC = b"PK\x03\x04"
 EXAMPLES = {
     "ethanol_train": "ethanol_rmd17_train.npz",
     "ethanol_test": "ethanol_rmd17_test.npz",
+    "pdh_emt": "pdh_emt_300K.npz",
 }
 # installed package data first, then the repository's top-level data/ folder
 _EXAMPLE_DIRS = (
@@ -282,9 +283,10 @@ def load_example(name):
 
     Parameters
     ----------
-    name : {'ethanol_train', 'ethanol_test'}
+    name : {'ethanol_train', 'ethanol_test', 'pdh_emt'}
         Revised-MD17 ethanol, PBE/def2-SVP, 1000 frames each, eV and Å
-        (BOTNet-datasets, MIT licence).
+        (BOTNet-datasets, MIT licence); or 'pdh_emt': one H in a 32-atom Pd
+        supercell, 500 frames of 300 K MD labelled by ASE's EMT, eV and Å, with a cell.
 
     Returns
     -------

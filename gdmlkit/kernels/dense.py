@@ -65,7 +65,7 @@ def kernel_blocks(x1, J1, x2P, J2P, sigma, use_E=False):
 
 
 def assemble_kernel(x, J, desc_perms, sigma, *, use_E=False, out=None, lower_only=False,
-                    block_size=None, progress=False):
+                    block_size=None, perms_per_chunk=None, progress=False):
     """Assemble the symmetrised training kernel (without lambda) into a float64 array.
 
     Parameters
@@ -84,7 +84,10 @@ def assemble_kernel(x, J, desc_perms, sigma, *, use_E=False, out=None, lower_onl
         Without energies, fill only the blocks on and below the block diagonal
         (enough for a lower Cholesky factorisation).
     block_size : int, optional
-        Row geometries per step (memory/speed trade-off); chosen from n if None.
+        Row geometries per step (default: up to 32; the columns are tiled to bound memory).
+    perms_per_chunk : int, optional
+        Permutations summed per pass; by default as many as keep the permuted
+        Jacobians near 256 MB.
     progress : bool
         Show a tqdm bar.
 
@@ -97,19 +100,29 @@ def assemble_kernel(x, J, desc_perms, sigma, *, use_E=False, out=None, lower_onl
     size = nF + (n if use_E else 0)
     K = np.empty((size, size)) if out is None else out
     Kt = torch.from_numpy(K)
-    x2P, J2P = _permuted(x, J, desc_perms)
-    P = x2P.shape[1]
-    if block_size is None:  # keep the largest temporaries, (m, n, D, 3N) or (m, n, P, D), near 32 MB
-        block_size = int(max(1, min(n, 2**22 // (n * max(D * dim_i, P * D, P * dim_i)))))
-    starts = range(0, n, block_size)
-    for s in tqdm(starts, desc="Assembling kernel", unit="block", disable=not progress):
-        e = min(n, s + block_size)
+    P_all = desc_perms.shape[0]
+    # tiles of m row x c column geometries keep the temporaries (m, D, c 3N) near 32 MB; the
+    # kernel is a sum over permutations, taken in chunks whose permuted column Jacobians
+    # (c, P_chunk, D, 3N) stay near 256 MB (large space groups of periodic supercells)
+    m = block_size or int(min(n, 32))
+    c = int(max(1, min(n, 2**22 // (m * D * dim_i))))
+    P_chunk = perms_per_chunk or int(max(1, min(P_all, 2**25 // (c * D * dim_i))))
+    c = int(max(1, min(c, 2**22 // (m * P_chunk * max(D, dim_i)))))  # and (m, c, P_chunk, D) near 32 MB
+    chunks = [desc_perms[s:s + P_chunk] for s in range(0, P_all, P_chunk)]
+    row_starts = range(0, n, m)
+    for s in tqdm(row_starts, desc="Assembling kernel", unit="block", disable=not progress):
+        e = min(n, s + m)
         cols = e if (lower_only and not use_E) else n  # energy rows need every column
-        blk = kernel_blocks(x[s:e], J[s:e], x2P[:cols], J2P[:cols], sigma, use_E=use_E)
-        Kt[s * dim_i:e * dim_i, :cols * dim_i] = blk["FF"]
-        if use_E:
-            Kt[nF + s:nF + e, :cols * dim_i] = blk["EF"]
-            Kt[nF + s:nF + e, nF:nF + cols] = blk["EE"]
-            if not lower_only:
-                Kt[s * dim_i:e * dim_i, nF:] = blk["FE"]
+        for c0 in range(0, cols, c):
+            c1 = min(cols, c0 + c)
+            for k, dp in enumerate(chunks):
+                x2P, J2P = _permuted(x[c0:c1], J[c0:c1], dp)
+                blk = kernel_blocks(x[s:e], J[s:e], x2P, J2P, sigma, use_E=use_E)
+                put = torch.Tensor.copy_ if k == 0 else torch.Tensor.add_
+                put(Kt[s * dim_i:e * dim_i, c0 * dim_i:c1 * dim_i], blk["FF"])
+                if use_E:
+                    put(Kt[nF + s:nF + e, c0 * dim_i:c1 * dim_i], blk["EF"])
+                    put(Kt[nF + s:nF + e, nF + c0:nF + c1], blk["EE"])
+                    if not lower_only:
+                        put(Kt[s * dim_i:e * dim_i, nF + c0:nF + c1], blk["FE"])
     return K

@@ -23,7 +23,6 @@ from .predictor import GDMLPredictor
 __all__ = ["GDMLRegressor"]
 
 _SOLVERS = ("auto", "cholesky", "pcg")
-_PERMS = ("auto", "none")
 
 
 def _available_memory_bytes():
@@ -130,6 +129,8 @@ class GDMLRegressor(BaseEstimator):
     (2, 9, 3)
     """
 
+    _PERMS = ("auto", "none")
+
     def __init__(self, sigma=10.0, *, lam=1e-10, perms="auto", max_perms=512, use_E=True,
                  use_E_cstr=False, solver="auto", preconditioner="random", preconditioner_options=None,
                  n_inducing="auto", rank_constant=36.0, tol=1e-6, max_iter=None, backend="auto",
@@ -170,8 +171,9 @@ class GDMLRegressor(BaseEstimator):
         check_scalar(self.rank_constant, "rank_constant", min_val=0, include_min=False)
         if self.cache_coefficients not in ("auto", True, False):
             raise ValueError(f"cache_coefficients={self.cache_coefficients!r}; expected 'auto', True or False.")
-        if isinstance(self.perms, str) and self.perms not in _PERMS:
-            raise ValueError(f"perms={self.perms!r}; expected 'auto', 'none' or an array (n_perms, n_atoms).")
+        if isinstance(self.perms, str) and self.perms not in self._PERMS:
+            raise ValueError(f"perms={self.perms!r}; expected one of {list(self._PERMS)} or an array "
+                             "(n_perms, n_atoms).")
 
     @staticmethod
     def _unpack(X, y, E, z, energy_unit, length_unit):
@@ -219,6 +221,9 @@ class GDMLRegressor(BaseEstimator):
         self
         """
         self._check_params()
+        if getattr(X, "is_periodic", False) and not hasattr(self, "check_cell"):
+            raise ValueError("The dataset is periodic (it has a cell with pbc); GDMLRegressor would ignore the "
+                             "periodic images. Use BIGDMLRegressor, or drop the cell for a molecule or cluster.")
         R, F, E, z, energy_unit, length_unit = self._unpack(X, y, E, z, energy_unit, length_unit)
         n_train, n_atoms = R.shape[:2]
         if n_train < 2:
@@ -227,7 +232,7 @@ class GDMLRegressor(BaseEstimator):
             raise ValueError("use_E_cstr=True needs energy labels; pass E or set use_E_cstr=False.")
 
         perms = self._resolve_perms(R, z)
-        desc = InverseDistanceDescriptor(n_atoms)
+        desc = self._make_descriptor(n_atoms)
         Rt = torch.from_numpy(R)
         x, g = desc.transform(Rt)
         dp = torch.from_numpy(permutation_desc_index(perms))
@@ -265,6 +270,10 @@ class GDMLRegressor(BaseEstimator):
             warnings.warn("No energy labels were used: energies are predicted up to an additive constant "
                           "(c_ = 0). Pass E to fit to fix it.", UserWarning, stacklevel=2)
         return self
+
+    def _make_descriptor(self, n_atoms):
+        """The descriptor of this estimator's geometries (subclasses: periodic ones)."""
+        return InverseDistanceDescriptor(n_atoms)
 
     def _resolve_perms(self, R, z):
         if isinstance(self.perms, str):
@@ -388,6 +397,7 @@ class GDMLRegressor(BaseEstimator):
             self._predictor = GDMLPredictor(
                 self.R_desc_, self.R_d_desc_alpha_, permutation_desc_index(self.perms_), self.sigma,
                 self.c_, self.n_atoms_, alphas_E=self.alphas_E_, device=self.device,
+                descriptor=self._make_descriptor(self.n_atoms_),
             )
         return self._predictor
 

@@ -21,7 +21,8 @@ __all__ = ["save_model", "load_model", "atomic_savez"]
 FORMAT = "gdmlkit-model"
 FORMAT_VERSION = 1
 _ARRAYS = ("R_desc_", "R_d_desc_alpha_", "perms_", "z_")
-_OPTIONAL_ARRAYS = ("alphas_", "alphas_E_", "R_train_")
+_OPTIONAL_ARRAYS = ("alphas_", "alphas_E_", "R_train_", "cell_", "pbc_")
+_ARRAY_PARAMS = ("perms", "reference")  # constructor parameters that may be arrays
 
 
 def atomic_savez(path, **arrays):
@@ -45,11 +46,12 @@ def atomic_savez(path, **arrays):
 
 
 def save_model(model, path):
-    """Save a fitted :class:`GDMLRegressor` to `path` (.npz, loadable with allow_pickle=False)."""
+    """Save a fitted :class:`GDMLRegressor` or :class:`BIGDMLRegressor` to `path` (.npz, no pickle)."""
     check_is_fitted(model, "R_d_desc_alpha_")
     params = model.get_params()
-    if not isinstance(params["perms"], str):
-        params["perms"] = np.asarray(params["perms"]).tolist()
+    for name in _ARRAY_PARAMS:
+        if name in params and params[name] is not None and not isinstance(params[name], str):
+            params[name] = np.asarray(params[name]).tolist()
     arrays = {name: np.asarray(getattr(model, name)) for name in _ARRAYS}
     for name in _OPTIONAL_ARRAYS:
         if getattr(model, name, None) is not None:
@@ -61,6 +63,7 @@ def save_model(model, path):
         "energy_unit_": model.energy_unit_,
         "length_unit_": model.length_unit_,
         "solve_info_": {k: v for k, v in (model.solve_info_ or {}).items() if isinstance(v, (int, float, str))},
+        "symmetry_": getattr(model, "symmetry_", None),
         "gdmlkit_version": __version__,
     }
     atomic_savez(path, format=np.array(FORMAT), format_version=np.array(FORMAT_VERSION),
@@ -78,8 +81,9 @@ def load_model(path, device="cpu"):
 
     Returns
     -------
-    GDMLRegressor or NNRegressor
+    GDMLRegressor, BIGDMLRegressor or NNRegressor
     """
+    from .bigdml import BIGDMLRegressor
     from .gdml import GDMLRegressor
 
     path = os.fspath(path)
@@ -102,17 +106,23 @@ def load_model(path, device="cpu"):
             from ..nn.estimator import NNRegressor
 
             return NNRegressor._from_saved(data, meta, device)
+        estimators = {cls.__name__: cls for cls in (GDMLRegressor, BIGDMLRegressor)}
+        if meta["estimator"] not in estimators:
+            raise ModelFormatError(f"{path} holds a {meta['estimator']}, which this gdmlkit cannot load.")
         params = meta["params"]
-        if not isinstance(params["perms"], str):
-            params["perms"] = np.asarray(params["perms"], dtype=np.int64)
+        for name in _ARRAY_PARAMS:
+            if params.get(name) is not None and not isinstance(params[name], str):
+                params[name] = np.asarray(params[name], dtype=np.int64 if name == "perms" else np.float64)
         params["device"] = device
-        model = GDMLRegressor(**params)
+        model = estimators[meta["estimator"]](**params)
         for name in _ARRAYS + _OPTIONAL_ARRAYS:
             setattr(model, name, data.get(name))
         model.c_ = meta["c_"]
         model.energy_unit_ = meta["energy_unit_"]
         model.length_unit_ = meta["length_unit_"]
         model.solve_info_ = meta["solve_info_"]
+        if meta.get("symmetry_") is not None:
+            model.symmetry_ = meta["symmetry_"]
     elif "type" in data and str(data["type"]) == "m" and "R_d_desc_alpha" in data:
         model = _from_sgdml(data, device)
     else:
@@ -124,19 +134,24 @@ def load_model(path, device="cpu"):
 
 
 def _from_sgdml(data, device):
-    """Import an sGDML 1.0 model dict into a GDMLRegressor.
+    """Import an sGDML 1.0 model dict into a GDMLRegressor (a BIGDMLRegressor with its
+    cell if the model has a ``lattice``, vectors as columns; sGDML's minimum image).
 
     sGDML trains on forces scaled by 1/std with a flipped kernel sign, so its
     coefficients relate to ours by w = -std * R_d_desc_alpha (and alphas_E * std).
     """
+    from .bigdml import BIGDMLRegressor
     from .gdml import GDMLRegressor
 
-    if "lattice" in data:
-        raise ModelFormatError("Periodic sGDML models (with 'lattice') are not supported by this importer yet.")
     std = float(data["std"]) if "std" in data else 1.0
     perms = np.asarray(data["perms"], dtype=np.int64)
-    model = GDMLRegressor(sigma=float(data["sig"]), lam=float(data["lam"]), perms=perms, device=device,
-                          use_E_cstr="alphas_E" in data)
+    cls = BIGDMLRegressor if "lattice" in data else GDMLRegressor
+    model = cls(sigma=float(data["sig"]), lam=float(data["lam"]), perms=perms, device=device,
+                use_E_cstr="alphas_E" in data)
+    if "lattice" in data:
+        model.cell_ = np.asarray(data["lattice"], dtype=np.float64).T
+        model.pbc_ = np.ones(3, dtype=bool)
+        model.symmetry_ = {"used": "given", "n_perms": len(perms)}
     model.R_desc_ = np.ascontiguousarray(np.asarray(data["R_desc"], dtype=np.float64).T)
     model.R_d_desc_alpha_ = -std * np.asarray(data["R_d_desc_alpha"], dtype=np.float64)
     model.alphas_ = None

@@ -41,15 +41,17 @@ class GDMLPredictor:
         Coefficients of energy labels (models fitted with energy constraints).
     device : str or torch.device
     dtype : torch.dtype
+    descriptor : descriptor object, optional
+        Maps positions to (x, g) (default: molecular inverse distances of `n_atoms`).
     """
 
     def __init__(self, x_train, w_train, desc_perms, sigma, c, n_atoms, alphas_E=None,
-                 device="cpu", dtype=torch.float64):
+                 device="cpu", dtype=torch.float64, descriptor=None):
         self.device = torch.device(device)
         self.dtype = dtype
         self.sigma = float(sigma)
         self.c = float(c)
-        self.descriptor = InverseDistanceDescriptor(n_atoms)
+        self.descriptor = InverseDistanceDescriptor(n_atoms) if descriptor is None else descriptor
         t = lambda a: torch.as_tensor(np.asarray(a), dtype=dtype, device=self.device)  # noqa: E731
         dp = torch.as_tensor(np.asarray(desc_perms), dtype=torch.long, device=self.device)
         n, D = np.shape(x_train)

@@ -1,4 +1,5 @@
-"""Symmetries used to symmetrise the kernel: permutations of identical atoms."""
+"""Symmetries used to symmetrise the kernel: permutations of identical atoms (molecules) and
+space-group operations of periodic supercells (BIGDML)."""
 
 from .permutations import (
     close_group,
@@ -7,6 +8,7 @@ from .permutations import (
     permutation_desc_index,
     validate_permutations,
 )
+from .spacegroup import SUBGROUPS, SpaceGroupSymmetry, find_spacegroup_symmetry
 
 __all__ = ["find_permutations", "close_group", "validate_permutations", "identity_permutation",
-           "permutation_desc_index"]
+           "permutation_desc_index", "SpaceGroupSymmetry", "find_spacegroup_symmetry", "SUBGROUPS"]

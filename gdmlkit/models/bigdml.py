@@ -1,0 +1,208 @@
+"""BIGDMLRegressor: GDML force fields of periodic materials, symmetrised over the space group.
+
+BIGDML (Sauceda et al., Nat. Commun. 13, 3733 (2022)) is the sGDML kernel with two
+changes: pairwise distances are taken under the minimum-image convention of the fixed
+supercell (:class:`~gdmlkit.descriptors.PeriodicInverseDistanceDescriptor`), and the
+kernel is symmetrised over the supercell's space group -- point operations times the
+lattice translations that map it onto itself -- found by spglib from an ideal reference
+structure (:func:`~gdmlkit.symmetry.find_spacegroup_symmetry`). Both enter the same
+kernel, solver and predictor as molecules.
+"""
+
+import warnings
+
+import numpy as np
+
+from ..descriptors import PeriodicInverseDistanceDescriptor, check_cell
+from ..exceptions import PerformanceWarning
+from ..symmetry import SUBGROUPS, find_spacegroup_symmetry, validate_permutations
+from ..utils.validation import check_positions, check_scalar
+from .base import check_is_fitted
+from .gdml import GDMLRegressor
+
+__all__ = ["BIGDMLRegressor"]
+
+
+class BIGDMLRegressor(GDMLRegressor):
+    """Gradient-domain force field of a periodic supercell with a fixed cell (BIGDML).
+
+    Parameters
+    ----------
+    sigma : float, default=10.0
+        Kernel length scale, in descriptor units (1/length unit). > 0.
+    lam : float, default=1e-10
+        Ridge regularisation. > 0.
+    perms : {'auto', 'full', 'translations', 'site', 'none'} or int array (n_perms, n_atoms)
+        Symmetry group of the kernel. 'full': the whole space group of the reference
+        supercell; 'translations': its pure lattice translations; 'site': the
+        operations that keep atom 0 on its site; 'none': minimum image only
+        (periodic GDML, what sgdml 1.0.3 does with a lattice); 'auto': 'full' when it
+        has at most `max_perms` elements, else the larger of 'translations' and
+        'site' that fits (PerformanceWarning). An array gives the group explicitly.
+    reference : array (n_atoms, 3), optional
+        Ideal structure in the atom order of the data (length unit of the data), from
+        which spglib finds the space group. Default: the first training geometry,
+        which is only symmetric for data generated from ideal positions; thermal
+        snapshots give the trivial group P1 (a warning says so).
+    symprec : float, default=1e-3
+        spglib's Cartesian tolerance (length unit) on the reference.
+    max_perms : int, default=256
+        Largest group used by perms='auto'. The kernel's cost grows linearly with it.
+    use_E, use_E_cstr : bool
+        As in :class:`~gdmlkit.GDMLRegressor`.
+    solver : {'auto', 'cholesky'}, default='auto'
+        Closed form (PCG's lazy operator is molecular-only so far).
+    device : str, default='cpu'
+        Torch device for prediction.
+    progress : bool, default=False
+        Progress bars while assembling and factorising the kernel.
+
+    Attributes
+    ----------
+    cell_ : ndarray (3, 3)
+        Lattice vectors (rows) of the training supercell (length unit).
+    pbc_ : ndarray (3,) of bool
+    symmetry_ : dict
+        Space group ('international', 'number'), the full group's size and number of
+        lattice translations and point operations, and the subgroup used ('used',
+        'n_perms').
+    Other fitted attributes as in :class:`~gdmlkit.GDMLRegressor`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gdmlkit import BIGDMLRegressor, load_example
+    >>> data = load_example("pdh_emt")                       # H in a Pd32 supercell, eV and Å
+    >>> ideal = np.load("data/pdh_emt_300K.npz")["R_ideal"]  # the 0 K structure, same atom order
+    >>> model = BIGDMLRegressor(sigma=3.2, reference=ideal).fit(data[:50])
+    >>> model.symmetry_["international"], model.symmetry_["n_perms"]
+    ('Pm-3m', 48)
+    """
+
+    _PERMS = ("auto",) + SUBGROUPS + ("none",)
+
+    def __init__(self, sigma=10.0, *, lam=1e-10, perms="auto", reference=None, symprec=1e-3, max_perms=256,
+                 use_E=True, use_E_cstr=False, solver="auto", device="cpu", progress=False):
+        self.sigma = sigma
+        self.lam = lam
+        self.perms = perms
+        self.reference = reference
+        self.symprec = symprec
+        self.max_perms = max_perms
+        self.use_E = use_E
+        self.use_E_cstr = use_E_cstr
+        self.solver = solver
+        self.device = device
+        self.progress = progress
+
+    def _check_params(self):
+        check_scalar(self.sigma, "sigma", min_val=0, include_min=False)
+        check_scalar(self.lam, "lam", min_val=0, include_min=False)
+        check_scalar(self.max_perms, "max_perms", min_val=1, integer=True)
+        check_scalar(self.symprec, "symprec", min_val=0, include_min=False)
+        if self.solver not in ("auto", "cholesky"):
+            raise ValueError(f"Unknown solver {self.solver!r} for BIGDMLRegressor; expected 'auto' or 'cholesky' "
+                             "(the PCG kernel operator does not support periodic cells yet).")
+        if isinstance(self.perms, str) and self.perms not in self._PERMS:
+            raise ValueError(f"perms={self.perms!r}; expected one of {list(self._PERMS)} or an array "
+                             "(n_perms, n_atoms).")
+
+    # --------------------------------------------------------------------- fit
+    def fit(self, X, y=None, E=None, *, z=None, cell=None, pbc=None, energy_unit=None, length_unit=None):
+        """Fit the force field of a periodic supercell.
+
+        Parameters
+        ----------
+        X : Dataset or array (n_train, n_atoms, 3)
+            Training data with one fixed cell, or positions (length unit L).
+        y, E, z, energy_unit, length_unit
+            As in :meth:`GDMLRegressor.fit`.
+        cell : array (3, 3), optional
+            Lattice vectors as rows (L); required when X is an array.
+        pbc : bool or 3 bools, optional
+            Periodic directions (default all, with `cell`).
+
+        Returns
+        -------
+        self
+        """
+        if hasattr(X, "R") and hasattr(X, "cell"):
+            if cell is not None or pbc is not None:
+                raise ValueError("Pass either a Dataset (which carries its cell) or arrays with cell=, not both.")
+            if X.cell is None:
+                raise ValueError("The dataset has no cell; BIGDMLRegressor needs periodic data (a Dataset with "
+                                 "cell= and pbc=). Use GDMLRegressor for molecules.")
+            if not np.allclose(X.cell, X.cell[0], rtol=0, atol=1e-8 * np.abs(X.cell[0]).max()):
+                raise ValueError("The dataset's cell changes between geometries; BIGDMLRegressor is fitted to one "
+                                 "fixed supercell (e.g. NVT data). Select geometries that share a cell.")
+            cell, pbc = X.cell[0], X.pbc
+        elif cell is None:
+            raise ValueError("cell (3, 3) is required when fitting on arrays: fit(R, F, z=z, cell=cell).")
+        self.cell_, self.pbc_ = check_cell(cell, True if pbc is None else pbc)
+        return super().fit(X, y, E, z=z, energy_unit=energy_unit, length_unit=length_unit)
+
+    def _make_descriptor(self, n_atoms):
+        return PeriodicInverseDistanceDescriptor(n_atoms, self.cell_, self.pbc_)
+
+    def _resolve_perms(self, R, z):
+        n_atoms = R.shape[1]
+        if not isinstance(self.perms, str):
+            perms = validate_permutations(self.perms, z)
+            self.symmetry_ = {"used": "given", "n_perms": len(perms)}
+            return perms
+        if self.perms == "none":
+            self.symmetry_ = {"used": "none", "n_perms": 1}
+            return np.arange(n_atoms, dtype=np.int64)[None]
+        ref = R[0] if self.reference is None else check_positions(self.reference, "reference", n_atoms=n_atoms)[0]
+        group = find_spacegroup_symmetry(ref, z, self.cell_, self.pbc_, symprec=self.symprec)
+        used = self.perms
+        if used == "auto":
+            used = "full"
+            if group.size > self.max_perms:
+                fits = [k for k in ("translations", "site") if group.subgroup(k).size <= self.max_perms]
+                used = max(fits, key=lambda k: group.subgroup(k).size) if fits else "none"
+                warnings.warn(
+                    f"The space group {group.international} of this supercell has {group.size} operations, more "
+                    f"than max_perms={self.max_perms}; symmetrising over the subgroup '{used}' instead. Raise "
+                    "max_perms for the full group (the kernel's cost grows linearly with it).",
+                    PerformanceWarning, stacklevel=4)
+        sub = group.subgroup(used) if used != "none" else None
+        perms = sub.perms if sub is not None else np.arange(n_atoms, dtype=np.int64)[None]
+        if group.size == 1 and self.reference is None:
+            warnings.warn("spglib found only the identity (space group P1) in the first training geometry; "
+                          "pass reference= an ideal structure in the data's atom order to use the crystal's "
+                          "symmetries.", UserWarning, stacklevel=4)
+        self.symmetry_ = {"international": group.international, "number": group.number, "group_size": group.size,
+                          "n_translations": group.n_translations, "n_point_operations": group.n_point_operations,
+                          "used": used, "n_perms": len(perms)}
+        return perms
+
+    def _solve_pcg(self, R, dp, y_vec):
+        raise MemoryError("The kernel does not fit in memory and BIGDMLRegressor has no iterative solver yet (the "
+                          "PCG kernel operator is molecular-only); use fewer training geometries or a smaller "
+                          "symmetry group (perms='translations', 'site').")
+
+    # ----------------------------------------------------------------- predict
+    def predict(self, X, batch_size=None):
+        """Energies (n,) and forces (n, n_atoms, 3) of geometries in the training cell.
+
+        X is a Dataset with the training cell, or positions (n, n_atoms, 3) taken to be
+        in it (length unit of the training data).
+        """
+        check_is_fitted(self, "R_d_desc_alpha_")
+        if hasattr(X, "R") and hasattr(X, "cell"):
+            self.check_cell(X.cell, X.pbc)
+        return super().predict(X, batch_size=batch_size)
+
+    def check_cell(self, cell, pbc):
+        """Raise ValueError unless `cell` (3, 3) or (n, 3, 3) and `pbc` are the model's."""
+        check_is_fitted(self, "cell_")
+        if cell is None:
+            raise ValueError("The geometries have no cell, but this BIGDML model describes the periodic supercell "
+                             f"{self.cell_.tolist()}; set the cell (and pbc) to the model's.")
+        cell = np.asarray(cell, dtype=np.float64)
+        if not np.allclose(cell, self.cell_, rtol=0, atol=1e-6 * np.abs(self.cell_).max()):
+            raise ValueError(f"The cell {np.round(cell.reshape(-1, 3, 3)[0], 6).tolist()} differs from the model's "
+                             f"{np.round(self.cell_, 6).tolist()}; a BIGDML model is fitted to one fixed supercell.")
+        if not np.array_equal(np.broadcast_to(pbc, (3,)), self.pbc_):
+            raise ValueError(f"pbc={np.asarray(pbc).tolist()} but the model was fitted with pbc={self.pbc_.tolist()}.")
