@@ -172,6 +172,19 @@ def models(bcc_cu):
     return sym, plain
 
 
+def test_pcg_with_the_periodic_operator_gives_the_closed_form_model(bcc_cu):
+    atoms, ds = bcc_cu
+    kw = dict(sigma=0.5, lam=1e-6, perms="full", reference=atoms.positions, max_perms=1000)
+    exact = BIGDMLRegressor(solver="cholesky", **kw).fit(ds[:5])
+    it = BIGDMLRegressor(solver="pcg", preconditioner="cholesky", n_inducing=60, tol=1e-10, **kw).fit(ds[:5])
+    assert it.solve_info_["solver"] == "pcg" and it.solve_info_["converged"]
+    assert it.solve_info_["size"] == 5 * (16 * 3 - 3)  # only the 3 translations are rigid motions in a cell
+    E1, F1 = exact.predict(ds.R[5:])
+    E2, F2 = it.predict(ds.R[5:])
+    np.testing.assert_allclose(F2, F1, atol=1e-6 * np.abs(F1).max())
+    np.testing.assert_allclose(E2, E1, atol=1e-6 * np.ptp(E1) + 1e-9)
+
+
 def test_symmetry_report(models):
     sym, plain = models
     assert sym.symmetry_["international"] == "Im-3m"
@@ -279,8 +292,8 @@ def test_bad_input(models, bcc_cu):
         BIGDMLRegressor(perms="none").fit(tiny)
     with pytest.raises(ValueError, match="perms='point'"):
         BIGDMLRegressor(perms="point").fit(ds)
-    with pytest.raises(ValueError, match="solver"):
-        BIGDMLRegressor(solver="pcg").fit(ds)
+    with pytest.raises(ValueError, match="Unknown solver 'lu'"):
+        BIGDMLRegressor(solver="lu").fit(ds)
     with pytest.raises(ValueError, match="atoms per geometry"):
         model.predict(ds.R[:, :10])
     with pytest.raises(ValueError, match="differs from the model's"):

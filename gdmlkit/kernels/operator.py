@@ -52,6 +52,9 @@ class HessianKernelOperator:
         'cpu' or a CUDA device.
     block_size : int, optional
         Rows per block for the torch backend.
+    descriptor : InverseDistanceDescriptor, optional
+        Descriptor of the geometries (default: the molecular one for n_atoms; a
+        :class:`~gdmlkit.descriptors.PeriodicInverseDistanceDescriptor` for supercells).
     cache_coefficients : bool, default False
         Torch backend: keep the pairwise Hessian coefficients a, b in memory
         (16 n^2 P bytes, see :meth:`coefficient_bytes`), so each product skips the
@@ -59,7 +62,7 @@ class HessianKernelOperator:
     """
 
     def __init__(self, R, desc_perms, sigma, lam=0.0, *, coordinates="cartesian", backend="auto", device="cpu",
-                 block_size=None, cache_coefficients=False):
+                 block_size=None, descriptor=None, cache_coefficients=False):
         if backend not in _BACKENDS:
             raise ValueError(f"Unknown backend {backend!r}; expected one of {list(_BACKENDS)}.")
         if coordinates not in ("cartesian", "internal"):
@@ -75,7 +78,7 @@ class HessianKernelOperator:
         self.lam = float(lam)
         R = torch.as_tensor(np.asarray(R), dtype=torch.float64, device=self.device)
         self.n_train, self.n_atoms = R.shape[:2]
-        self.descriptor = InverseDistanceDescriptor(self.n_atoms)
+        self.descriptor = InverseDistanceDescriptor(self.n_atoms) if descriptor is None else descriptor
         self.x, g = self.descriptor.transform(R)
         J = self.descriptor.jacobian(g)
         self.Q = self.descriptor.internal_basis(J) if coordinates == "internal" else None

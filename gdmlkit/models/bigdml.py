@@ -50,12 +50,15 @@ class BIGDMLRegressor(GDMLRegressor):
         Largest group used by perms='auto'. The kernel's cost grows linearly with it.
     use_E, use_E_cstr : bool
         As in :class:`~gdmlkit.GDMLRegressor`.
-    solver : {'auto', 'cholesky'}, default='auto'
-        Closed form (PCG's lazy operator is molecular-only so far).
+    solver : {'auto', 'cholesky', 'pcg'}, default='auto'
+        Closed form, or PCG on the lazy kernel operator with the periodic descriptor.
+        PCG's options (preconditioner, preconditioner_options, n_inducing,
+        rank_constant, tol, max_iter, backend, cache_coefficients, checkpoint,
+        random_state) are those of :class:`~gdmlkit.GDMLRegressor`.
     device : str, default='cpu'
-        Torch device for prediction.
+        Torch device for PCG and prediction.
     progress : bool, default=False
-        Progress bars while assembling and factorising the kernel.
+        Progress bars on long steps.
 
     Attributes
     ----------
@@ -82,30 +85,20 @@ class BIGDMLRegressor(GDMLRegressor):
     _PERMS = ("auto",) + SUBGROUPS + ("none",)
 
     def __init__(self, sigma=10.0, *, lam=1e-10, perms="auto", reference=None, symprec=1e-3, max_perms=256,
-                 use_E=True, use_E_cstr=False, solver="auto", device="cpu", progress=False):
-        self.sigma = sigma
-        self.lam = lam
-        self.perms = perms
+                 use_E=True, use_E_cstr=False, solver="auto", preconditioner="random", preconditioner_options=None,
+                 n_inducing="auto", rank_constant=36.0, tol=1e-6, max_iter=None, backend="auto",
+                 cache_coefficients="auto", checkpoint=None, random_state=None, device="cpu", progress=False):
+        super().__init__(sigma, lam=lam, perms=perms, max_perms=max_perms, use_E=use_E, use_E_cstr=use_E_cstr,
+                         solver=solver, preconditioner=preconditioner, preconditioner_options=preconditioner_options,
+                         n_inducing=n_inducing, rank_constant=rank_constant, tol=tol, max_iter=max_iter,
+                         backend=backend, cache_coefficients=cache_coefficients, checkpoint=checkpoint,
+                         random_state=random_state, device=device, progress=progress)
         self.reference = reference
         self.symprec = symprec
-        self.max_perms = max_perms
-        self.use_E = use_E
-        self.use_E_cstr = use_E_cstr
-        self.solver = solver
-        self.device = device
-        self.progress = progress
 
     def _check_params(self):
-        check_scalar(self.sigma, "sigma", min_val=0, include_min=False)
-        check_scalar(self.lam, "lam", min_val=0, include_min=False)
-        check_scalar(self.max_perms, "max_perms", min_val=1, integer=True)
+        super()._check_params()
         check_scalar(self.symprec, "symprec", min_val=0, include_min=False)
-        if self.solver not in ("auto", "cholesky"):
-            raise ValueError(f"Unknown solver {self.solver!r} for BIGDMLRegressor; expected 'auto' or 'cholesky' "
-                             "(the PCG kernel operator does not support periodic cells yet).")
-        if isinstance(self.perms, str) and self.perms not in self._PERMS:
-            raise ValueError(f"perms={self.perms!r}; expected one of {list(self._PERMS)} or an array "
-                             "(n_perms, n_atoms).")
 
     # --------------------------------------------------------------------- fit
     def fit(self, X, y=None, E=None, *, z=None, cell=None, pbc=None, energy_unit=None, length_unit=None):
@@ -176,11 +169,6 @@ class BIGDMLRegressor(GDMLRegressor):
                           "n_translations": group.n_translations, "n_point_operations": group.n_point_operations,
                           "used": used, "n_perms": len(perms)}
         return perms
-
-    def _solve_pcg(self, R, dp, y_vec):
-        raise MemoryError("The kernel does not fit in memory and BIGDMLRegressor has no iterative solver yet (the "
-                          "PCG kernel operator is molecular-only); use fewer training geometries or a smaller "
-                          "symmetry group (perms='translations', 'site').")
 
     # ----------------------------------------------------------------- predict
     def predict(self, X, batch_size=None):

@@ -299,7 +299,8 @@ class GDMLRegressor(BaseEstimator):
             cache = (self.backend != "keops" and torch.device(self.device).type == "cpu"
                      and HessianKernelOperator.coefficient_bytes(len(R), len(dp)) <= 0.25 * _available_memory_bytes())
         op = HessianKernelOperator(R, dp, self.sigma, self.lam, coordinates="internal", backend=self.backend,
-                                   device=self.device, cache_coefficients=cache)
+                                   device=self.device, descriptor=self._make_descriptor(R.shape[1]),
+                                   cache_coefficients=cache)
         y_vec = op.project(y_vec.reshape(op.n_train, op.n_atoms, 3))
         n = y_vec.size
         rank = self.auto_rank(n) if self.n_inducing == "auto" else int(self.n_inducing)
