@@ -235,7 +235,8 @@ def table(cache):
             for n in sizes:
                 r = cache["runs"][f"{system}|{method}|{n}"]
                 if r:
-                    grid = "/".join(f"{g:g}" for g in r["grid"]) if "grid" in r else "as 'none'"
+                    grid = ("/".join(f"{g:g}" for g in r["grid"]) if "grid" in r
+                            else "as 'none'" if method == "sgdml" else "grid not recorded")
                     rows.append([NAMES[system], label[method], r["n_perms"], n, f"{r['sigma']:g} ({grid})",
                                  f"{r['E']:.3f}", f"{r['F']:.1f}", f"{r['fit_s']:.1f}"])
     notes = ["BIGDML learning curves: test MAE of energy (meV/atom) and forces (meV/Å), sigma chosen on "
