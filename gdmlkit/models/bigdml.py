@@ -49,12 +49,12 @@ class BIGDMLRegressor(GDMLRegressor):
     max_perms : int, default=256
         Largest group used by perms='auto'. The kernel's cost grows linearly with it.
     use_E, use_E_cstr : bool
-        As in :class:`~gdmlkit.GDMLRegressor`.
+        As in :class:`~gdmlkit.models.GDMLRegressor`.
     solver : {'auto', 'cholesky', 'pcg'}, default='auto'
         Closed form, or PCG on the lazy kernel operator with the periodic descriptor.
         PCG's options (preconditioner, preconditioner_options, n_inducing,
         rank_constant, tol, max_iter, backend, cache_coefficients, checkpoint,
-        random_state) are those of :class:`~gdmlkit.GDMLRegressor`.
+        random_state) are those of :class:`~gdmlkit.models.GDMLRegressor`.
     device : str, default='cpu'
         Torch device for PCG and prediction.
     progress : bool, default=False
@@ -69,7 +69,7 @@ class BIGDMLRegressor(GDMLRegressor):
         Space group ('international', 'number'), the full group's size and number of
         lattice translations and point operations, and the subgroup used ('used',
         'n_perms').
-    Other fitted attributes as in :class:`~gdmlkit.GDMLRegressor`.
+    Other fitted attributes as in :class:`~gdmlkit.models.GDMLRegressor`.
 
     Examples
     --------
@@ -109,7 +109,7 @@ class BIGDMLRegressor(GDMLRegressor):
         X : Dataset or array (n_train, n_atoms, 3)
             Training data with one fixed cell, or positions (length unit L).
         y, E, z, energy_unit, length_unit
-            As in :meth:`GDMLRegressor.fit`.
+            As in :meth:`GDMLRegressor.fit <gdmlkit.models.GDMLRegressor.fit>`.
         cell : array (3, 3), optional
             Lattice vectors as rows (L); required when X is an array.
         pbc : bool or 3 bools, optional

@@ -73,7 +73,7 @@ class NNRegressor(BaseEstimator):
         The trained network (best validation epoch).
     z_ : ndarray (n_atoms,)
     energy_mean_, energy_scale_ : float
-        Standardisation: E = energy_mean_ + energy_scale_ * network output (energy unit).
+        Standardisation: ``E = energy_mean_ + energy_scale_ * network output`` (energy unit).
     energy_unit_, length_unit_ : str or None
     charge_, spin_ : float or None
         Total charge (e) and unpaired electrons used in training (SpookyNet), the
@@ -491,7 +491,7 @@ class NNRegressor(BaseEstimator):
 
     # ------------------------------------------------------------ persistence
     def save(self, path):
-        """Write the fitted network to `path` (.npz without pickle, atomic); load with :func:`gdmlkit.load_model`."""
+        """Write the fitted network to `path` (.npz without pickle, atomic); load with :func:`gdmlkit.models.load_model`."""
         from ..models.io import FORMAT, FORMAT_VERSION, atomic_savez
         from .. import __version__
 
@@ -507,14 +507,14 @@ class NNRegressor(BaseEstimator):
 
     @classmethod
     def load(cls, path, device="cpu"):
-        """Load a network saved with :meth:`save`. See :func:`gdmlkit.load_model`."""
+        """Load a network saved with :meth:`save`. See :func:`gdmlkit.models.load_model`."""
         from ..models.io import load_model
 
         return load_model(path, device=device)
 
     @classmethod
     def _from_saved(cls, data, meta, device):
-        """Rebuild from the arrays and metadata of a model file (called by :func:`gdmlkit.load_model`)."""
+        """Rebuild from the arrays and metadata of a model file (called by :func:`gdmlkit.models.load_model`)."""
         params = dict(meta["params"], device=device)
         model = cls(**params)
         for key in ("energy_mean_", "energy_scale_", "energy_unit_", "length_unit_", "charge_", "spin_",

@@ -46,7 +46,7 @@ def spherical_harmonics(u, l_max):
     """Real spherical harmonics Y_lm of unit vectors, degrees 1..l_max.
 
     Orthonormal on the sphere, without the Condon-Shortley phase; order
-    m = -l..l with m < 0 the sin(|m| phi) and m > 0 the cos(m phi) functions.
+    ``m = -l..l`` with m < 0 the ``sin(|m| phi)`` and m > 0 the ``cos(m phi)`` functions.
     Written as polynomials in (x, y, z), so smooth everywhere.
 
     Parameters

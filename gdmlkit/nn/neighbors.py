@@ -15,7 +15,7 @@ __all__ = ["neighbor_list"]
 
 
 def neighbor_list(R, cutoff, cell=None, pbc=None):
-    """Directed pairs (i, j), i != j or a different image, with |r_ij| < cutoff.
+    """Directed pairs (i, j), i != j or a different image, with ``|r_ij| < cutoff``.
 
     Parameters
     ----------
