@@ -7,6 +7,7 @@ Usage::
 
     python benchmarks/scaling.py --molecule ethanol --sizes 1000 2000 5000 10000
     python benchmarks/scaling.py --sizes 1000 --preconditioners cholesky random leverage --sgdml-sizes 1000
+    python benchmarks/scaling.py --sizes 10000 --n-inducing 2000 --cache on --append
 """
 
 import argparse
@@ -19,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import SHARED, peak_rss_gb, run_child, write_table  # noqa: E402
+from _common import SHARED, peak_rss_gb, read_table, run_child, write_table  # noqa: E402
 
 
 def data_path(molecule):
@@ -37,8 +38,9 @@ def worker(a, impl, n, precond):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             k = a.n_inducing if a.n_inducing == "auto" else int(a.n_inducing)
+            cache = {"auto": "auto", "on": True, "off": False}[a.cache]
             model = GDMLRegressor(sigma=a.sigma, solver="pcg", preconditioner=precond, tol=a.tol, n_inducing=k,
-                                  backend=a.backend, device=a.device, random_state=0)
+                                  backend=a.backend, device=a.device, cache_coefficients=cache, random_state=0)
             model.fit(d["R"][tr], d["F"][tr], E=d["E"][tr], z=d["z"])
         info = model.solve_info_
         out = {"t_pc": info["t_preconditioner_s"], "t_cg": info["t_solve_s"], "iters": info["n_iter"],
@@ -78,6 +80,9 @@ def main():
     p.add_argument("--tol", type=float, default=1e-6)
     p.add_argument("--backend", default="auto")
     p.add_argument("--n-inducing", default="auto", help="preconditioner rank k, or 'auto' (the estimator's rule)")
+    p.add_argument("--cache", default="auto", choices=["auto", "on", "off"],
+                   help="keep the pairwise kernel coefficients in memory (estimator's cache_coefficients)")
+    p.add_argument("--append", action="store_true", help="add the rows to the saved table instead of replacing it")
     p.add_argument("--device", default="cpu")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--timeout", type=int, default=3600)
@@ -87,13 +92,14 @@ def main():
         return worker(a, a.worker[0], int(a.worker[1]), a.worker[2])
     common = ["--molecule", a.molecule, "--n-test", str(a.n_test), "--sigma", str(a.sigma), "--tol", str(a.tol),
               "--backend", a.backend, "--device", a.device, "--seed", str(a.seed),
-              "--sgdml-max-memory", str(a.sgdml_max_memory), "--n-inducing", a.n_inducing]
-    rows = []
+              "--sgdml-max-memory", str(a.sgdml_max_memory), "--n-inducing", a.n_inducing, "--cache", a.cache]
+    name = f"scaling_{a.molecule}_{a.device}"
+    header = ["N train", "n", "code", "preconditioner", "backend", "k", "precond s", "CG s", "iterations", "wall s",
+              "peak RSS GB", "F MAE"]
+    rows = [[r[h] for h in header] for r in read_table(name)[1]] if a.append else []
 
     def save():  # after every row, so an interrupted run keeps what finished
-        write_table(f"scaling_{a.molecule}_{a.device}", ["N train", "n", "code", "preconditioner", "backend", "k",
-                                                         "precond s", "CG s", "iterations", "wall s", "peak RSS GB",
-                                                         "F MAE"], rows,
+        write_table(name, header, rows,
                     notes=[f"GFN2-xTB {a.molecule}, random split seed {a.seed}, {a.n_test} test geometries, sigma "
                            f"{a.sigma}, lambda 1e-10, PCG relative tolerance {a.tol:g}; force MAE in kcal/mol/Å. "
                            "Wall time includes data loading, symmetry search, fit and test prediction. n counts Cartesian "
