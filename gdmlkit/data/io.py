@@ -1,8 +1,6 @@
 """Read and write datasets: sGDML npz, revised-MD17 npz and every format ASE reads."""
 
 import errno
-import os
-import secrets
 from pathlib import Path
 
 import ase.io
@@ -13,6 +11,7 @@ from ase.io.formats import string2index
 
 from gdmlkit.data.dataset import Dataset
 from gdmlkit.units import normalize_energy_unit, normalize_length_unit
+from gdmlkit.utils.atomic import atomic_open
 
 __all__ = ["load_dataset", "save_dataset", "load_example", "EXAMPLES"]
 
@@ -265,16 +264,8 @@ def save_dataset(dataset, path):
         else:
             arrays["cell"] = dataset.cell
             arrays["pbc"] = dataset.pbc
-    tmp = path.with_name(f"{path.name}.tmp{secrets.token_hex(4)}")
-    try:
-        with open(tmp, "xb") as fh:
-            np.savez(fh, **arrays)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_open(path, suffix=".npz") as fh:
+        np.savez(fh, **arrays)
     return path
 
 

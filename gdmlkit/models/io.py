@@ -7,13 +7,13 @@ estimator's parameters as JSON and its fitted arrays. sGDML 1.0 model files
 
 import json
 import os
-import tempfile
 
 import numpy as np
 
 from .. import __version__
 from ..exceptions import ModelFormatError
 from ..units import normalize_energy_unit, normalize_length_unit
+from ..utils.atomic import atomic_open
 from .base import check_is_fitted
 
 __all__ = ["save_model", "load_model", "atomic_savez"]
@@ -30,19 +30,8 @@ def atomic_savez(path, **arrays):
 
     A crash at any point leaves either the old file or the new one, never a partial file.
     """
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    with atomic_open(path, suffix=".npz") as fh:
+        np.savez(fh, **arrays)
 
 
 def save_model(model, path):

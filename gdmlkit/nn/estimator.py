@@ -5,7 +5,6 @@ import copy
 import json
 import math
 import os
-import tempfile
 
 import numpy as np
 import torch
@@ -14,6 +13,7 @@ from tqdm.auto import tqdm
 from ..models.base import BaseEstimator, check_is_fitted
 from ..units import energy_units_to_eV, length_units_to_A, normalize_energy_unit, normalize_length_unit
 from ..utils.validation import check_atomic_numbers, check_energies, check_forces, check_positions, check_scalar
+from ..utils.atomic import atomic_open
 from .schnet import SchNet
 from .so3krates import SO3krates
 from .spookynet import BOHR_A, COULOMB_CONSTANT_EV_A, SpookyNet
@@ -404,17 +404,8 @@ class NNRegressor(BaseEstimator):
         path = os.fspath(self.checkpoint)
         payload = {"fingerprint": fingerprint, "state": state, "module": self.module_.state_dict(),
                    "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "generator": gen.get_state()}
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".pt", dir=os.path.dirname(os.path.abspath(path)))
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                torch.save(payload, fh)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-            raise
+        with atomic_open(path, suffix=".pt") as fh:
+            torch.save(payload, fh)
 
     def _resume(self, fingerprint, opt, sched, gen):
         payload = torch.load(self.checkpoint, map_location=self.device, weights_only=False)

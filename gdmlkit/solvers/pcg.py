@@ -9,6 +9,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..exceptions import ConvergenceWarning
+from ..utils.atomic import atomic_open
 
 __all__ = ["pcg", "SolveResult"]
 
@@ -37,9 +38,8 @@ class SolveResult:
 
 
 def _save_checkpoint(path, **arrays):
-    tmp = f"{path}.tmp.npz"
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
+    with atomic_open(path, suffix=".npz") as fh:
+        np.savez(fh, **arrays)
 
 
 def pcg(matvec, b, *, precond=None, x0=None, tol=1e-8, max_iter=None, callback=None, checkpoint=None,
