@@ -33,3 +33,24 @@ def load_shared_npz(shared_data, relpath, keys=("R", "z", "E", "F")):
 def ethanol_ccsd(shared_data):
     """MD17 CCSD(T) ethanol (1000 geometries; kcal/mol and Å) as a dict of arrays."""
     return load_shared_npz(shared_data, "molecules/md17_ccsd_t/ethanol_ccsd_t-train.npz")
+
+
+def emt_bcc_cu(n_frames, seed=0):
+    """bcc Cu 16-atom supercell and `n_frames` thermally displaced copies labelled with ASE's EMT.
+
+    Returns (atoms, R (n, 16, 3) Å, E (n,) eV, F (n, 16, 3) eV/Å).
+    """
+    from ase.build import bulk
+    from ase.calculators.emt import EMT
+
+    atoms = bulk("Cu", "bcc", a=2.9, cubic=True).repeat(2)
+    rng = np.random.default_rng(seed)
+    R, E, F = [], [], []
+    for _ in range(n_frames):
+        a = atoms.copy()
+        a.positions += rng.normal(scale=0.07, size=a.positions.shape)
+        a.calc = EMT()
+        R.append(a.positions)
+        E.append(a.get_potential_energy())
+        F.append(a.get_forces())
+    return atoms, np.array(R), np.array(E), np.array(F)

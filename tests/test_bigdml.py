@@ -15,11 +15,12 @@ import spglib
 import torch
 from ase.build import bulk, graphene
 from ase.calculators.calculator import PropertyNotImplementedError
-from ase.calculators.emt import EMT
 from ase.geometry import get_distances
 
 from gdmlkit import BIGDMLRegressor, Dataset, GDMLCalculator, find_spacegroup_symmetry, load_dataset, load_model
 from gdmlkit.descriptors import PeriodicInverseDistanceDescriptor, pair_indices
+
+from conftest import emt_bcc_cu
 
 SKEWED = np.array([[9.0, 0.0, 0.0], [7.5, 4.0, 0.0], [2.0, 3.0, 8.5]])
 
@@ -149,18 +150,8 @@ def test_subgroups_are_closed_and_sized():
 @pytest.fixture(scope="module")
 def bcc_cu():
     """16-atom bcc Cu supercell (space group of 768 operations) with EMT labels, eV and Å."""
-    atoms = bulk("Cu", "bcc", a=2.9, cubic=True).repeat(2)
-    rng = np.random.default_rng(0)
-    R, E, F = [], [], []
-    for _ in range(8):
-        a = atoms.copy()
-        a.positions += rng.normal(scale=0.07, size=a.positions.shape)
-        a.calc = EMT()
-        R.append(a.positions)
-        E.append(a.get_potential_energy())
-        F.append(a.get_forces())
-    ds = Dataset(np.array(R), atoms.numbers, np.array(E), np.array(F), energy_unit="eV", length_unit="Ang",
-                 cell=atoms.cell.array, pbc=True)
+    atoms, R, E, F = emt_bcc_cu(8)
+    ds = Dataset(R, atoms.numbers, E, F, energy_unit="eV", length_unit="Ang", cell=atoms.cell.array, pbc=True)
     return atoms, ds
 
 

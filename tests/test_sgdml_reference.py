@@ -10,6 +10,8 @@ import pytest
 
 from gdmlkit import GDMLRegressor, load_model
 
+from conftest import emt_bcc_cu
+
 sgdml = pytest.importorskip("sgdml")
 pytestmark = pytest.mark.sgdml
 
@@ -100,24 +102,13 @@ def test_same_permutations_as_sgdml(ethanol_ccsd):
 
 def test_periodic_minimum_image_model_matches_sgdml_with_lattice(tmp_path):
     """sgdml's periodic GDML (minimum image, no symmetries) = BIGDMLRegressor(perms='none')."""
-    from ase.build import bulk
-    from ase.calculators.emt import EMT
     from sgdml.predict import GDMLPredict
     from sgdml.train import GDMLTrain
 
     from gdmlkit import BIGDMLRegressor
 
-    atoms = bulk("Cu", "bcc", a=2.9, cubic=True).repeat(2)
-    rng = np.random.default_rng(0)
-    R, E, F = [], [], []
-    for _ in range(24):
-        a = atoms.copy()
-        a.positions += rng.normal(scale=0.07, size=a.positions.shape)
-        a.calc = EMT()
-        R.append(a.positions)
-        E.append(a.get_potential_energy())
-        F.append(a.get_forces())
-    d = {"R": np.array(R), "z": atoms.numbers, "E": np.array(E)[:, None], "F": np.array(F)}
+    atoms, R, E, F = emt_bcc_cu(24)
+    d = {"R": R, "z": atoms.numbers, "E": E[:, None], "F": F}
 
     def dataset(idx):
         out = _sgdml_dataset(d, idx)

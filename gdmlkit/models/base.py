@@ -6,9 +6,11 @@ so ``sklearn.base.clone``, ``GridSearchCV`` and pickling work on them.
 
 import inspect
 
+import numpy as np
+
 from ..exceptions import NotFittedError
 
-__all__ = ["BaseEstimator", "check_is_fitted"]
+__all__ = ["BaseEstimator", "check_is_fitted", "check_query_dataset"]
 
 
 class BaseEstimator:
@@ -65,3 +67,14 @@ def check_is_fitted(estimator, attribute):
             f"This {type(estimator).__name__} instance is not fitted yet. Call 'fit' with "
             "appropriate arguments before using this estimator."
         )
+
+
+def check_query_dataset(estimator, dataset):
+    """Raise ValueError unless a Dataset to predict on has the fitted model's species and length unit."""
+    z = np.asarray(dataset.z)
+    if z.shape != estimator.z_.shape or np.any(z != estimator.z_):
+        raise ValueError(f"Atomic numbers {z.tolist()} do not match the model's {estimator.z_.tolist()} "
+                         "(same species in the same order are required).")
+    if estimator.length_unit_ is not None and dataset.length_unit != estimator.length_unit_:
+        raise ValueError(f"The dataset's length unit is {dataset.length_unit!r} but the model was trained in "
+                         f"{estimator.length_unit_!r}; convert it with dataset.to_units(...).")

@@ -17,7 +17,7 @@ from ..solvers.pcg import pcg
 from ..symmetry import find_permutations, permutation_desc_index, validate_permutations
 from ..units import normalize_energy_unit, normalize_length_unit
 from ..utils.validation import check_atomic_numbers, check_energies, check_forces, check_positions, check_scalar
-from .base import BaseEstimator, check_is_fitted
+from .base import BaseEstimator, check_is_fitted, check_query_dataset
 from .predictor import GDMLPredictor
 
 __all__ = ["GDMLRegressor"]
@@ -421,19 +421,10 @@ class GDMLRegressor(BaseEstimator):
         """
         check_is_fitted(self, "R_d_desc_alpha_")
         if hasattr(X, "R") and hasattr(X, "z"):
-            self._check_species(X.z)
-            if self.length_unit_ is not None and X.length_unit != self.length_unit_:
-                raise ValueError(f"The dataset's length unit is {X.length_unit!r} but the model was trained in "
-                                 f"{self.length_unit_!r}; convert it with dataset.to_units(...).")
+            check_query_dataset(self, X)
             X = X.R
         R = check_positions(X, n_atoms=self.n_atoms_)
         return self._get_predictor().predict(R, batch_size=batch_size)
-
-    def _check_species(self, z):
-        z = np.asarray(z)
-        if z.shape != self.z_.shape or np.any(z != self.z_):
-            raise ValueError(f"Atomic numbers {z.tolist()} do not match the model's {self.z_.tolist()} "
-                             "(same species in the same order are required).")
 
     def score(self, X, y=None, E=None):
         """Coefficient of determination R^2 of the predicted forces (higher is better)."""

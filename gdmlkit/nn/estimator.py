@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..models.base import BaseEstimator, check_is_fitted
+from ..models.base import BaseEstimator, check_is_fitted, check_query_dataset
 from ..units import energy_units_to_eV, length_units_to_A, normalize_energy_unit, normalize_length_unit
 from ..utils.validation import check_atomic_numbers, check_energies, check_forces, check_positions, check_scalar
 from ..utils.atomic import atomic_open
@@ -442,12 +442,7 @@ class NNRegressor(BaseEstimator):
         """
         check_is_fitted(self, "module_")
         if hasattr(X, "R") and hasattr(X, "z"):
-            if np.any(np.asarray(X.z) != self.z_) or len(X.z) != len(self.z_):
-                raise ValueError(f"Atomic numbers {np.asarray(X.z).tolist()} do not match the model's "
-                                 f"{self.z_.tolist()} (same species in the same order are required).")
-            if self.length_unit_ is not None and X.length_unit != self.length_unit_:
-                raise ValueError(f"The dataset's length unit is {X.length_unit!r} but the model was trained in "
-                                 f"{self.length_unit_!r}; convert it with dataset.to_units(...).")
+            check_query_dataset(self, X)
             X, cell = X.R, X.cell if cell is None else cell
         R = check_positions(X, n_atoms=self.n_atoms_)
         n = R.shape[0]
