@@ -8,7 +8,7 @@ import pytest
 from ase import Atoms, units
 from ase.calculators.singlepoint import SinglePointCalculator
 
-from gdmlkit.data import Dataset, load_dataset, load_example, save_dataset, train_test_split
+from gdmlkit.data import Dataset, example_path, load_dataset, load_example, save_dataset, train_test_split
 
 KCAL = units.kcal / units.mol  # kcal/mol in eV
 
@@ -368,6 +368,16 @@ def test_example_matches_source(shared_data, ethanol):
 def test_unknown_example():
     with pytest.raises(ValueError, match="ethanol_test"):
         load_example("benzene")
+    with pytest.raises(ValueError, match="pdh_emt"):
+        example_path("benzene")
+
+
+def test_example_path_gives_the_file_load_example_reads():
+    path = example_path("pdh_emt")
+    with np.load(path) as f:
+        ideal = f["R_ideal"]
+    ds = load_example("pdh_emt")
+    assert ideal.shape == (ds.n_atoms, 3) and np.allclose(ds.R[0], ideal, atol=1.0)
 
 
 # ---------------------------------------------------------------- splits

@@ -13,7 +13,7 @@ from gdmlkit.data.dataset import Dataset
 from gdmlkit.units import normalize_energy_unit, normalize_length_unit
 from gdmlkit.utils.atomic import atomic_open
 
-__all__ = ["load_dataset", "save_dataset", "load_example", "EXAMPLES"]
+__all__ = ["load_dataset", "save_dataset", "load_example", "example_path", "EXAMPLES"]
 
 _ZIP_MAGIC = b"PK\x03\x04"
 #: example name -> file name (see data/README.md for provenance)
@@ -283,11 +283,17 @@ def load_example(name):
     -------
     Dataset
     """
+    return load_dataset(example_path(name))
+
+
+def example_path(name):
+    """Path of a shipped example file (see :func:`load_example`), e.g. to read extra arrays such
+    as the ideal structure ``R_ideal`` of 'pdh_emt' with ``np.load``."""
     if name not in EXAMPLES:
         raise ValueError(f"Unknown example {name!r}; available: {sorted(EXAMPLES)}.")
     for folder in _EXAMPLE_DIRS:
         if (folder / EXAMPLES[name]).is_file():
-            return load_dataset(folder / EXAMPLES[name])
+            return folder / EXAMPLES[name]
     raise FileNotFoundError(
         errno.ENOENT,
         f"Example file {EXAMPLES[name]} not found in {[str(d) for d in _EXAMPLE_DIRS]}; "

@@ -76,7 +76,8 @@ class BIGDMLRegressor(GDMLRegressor):
     >>> import numpy as np
     >>> from gdmlkit import BIGDMLRegressor, load_example
     >>> data = load_example("pdh_emt")                       # H in a Pd32 supercell, eV and Å
-    >>> ideal = np.load("data/pdh_emt_300K.npz")["R_ideal"]  # the 0 K structure, same atom order
+    >>> from gdmlkit.data import example_path
+    >>> ideal = np.load(example_path("pdh_emt"))["R_ideal"]  # the 0 K structure, same atom order
     >>> model = BIGDMLRegressor(sigma=3.2, reference=ideal).fit(data[:50])
     >>> model.symmetry_["international"], model.symmetry_["n_perms"]
     ('Pm-3m', 48)
