@@ -26,6 +26,21 @@ def _load(path, args):
     return load_dataset(path, energy_unit=args.energy_unit, length_unit=args.length_unit)
 
 
+def _reference(path):
+    """Ideal positions (n_atoms, 3) for BIGDML's space group, or None (spglib then uses the first geometry)."""
+    if path is None:
+        return None
+    if str(path).endswith(".npz"):
+        with np.load(path) as f:
+            if "R_ideal" not in f:
+                raise ValueError(f"{path} has no array 'R_ideal'; give an .npz with R_ideal (n_atoms, 3) or an "
+                                 "ASE-readable structure file.")
+            return f["R_ideal"]
+    import ase.io
+
+    return ase.io.read(path).positions
+
+
 def _cmd_train(args):
     data = _load(args.dataset, args)
     test = _load(args.test, args) if args.test else None
@@ -45,7 +60,10 @@ def _cmd_train(args):
         if args.sigma == "auto":
             raise ValueError("periodic data (BIGDML) needs an explicit --sigma; --sigma auto is not supported "
                              "for periodic models yet.")
-        model = BIGDMLRegressor(lam=args.lam, perms=perms, progress=True)
+        model = BIGDMLRegressor(lam=args.lam, perms=perms, reference=_reference(args.reference),
+                                progress=True)
+    elif args.reference:
+        raise ValueError("--reference is for periodic data (BIGDML); this dataset has no cell.")
     else:
         model = GDMLRegressor(lam=args.lam, perms=perms, progress=True)
     t0 = time.perf_counter()
@@ -115,6 +133,9 @@ def _parser():
     t.add_argument("--cv", type=int, default=3, help="folds for --sigma auto (default 3)")
     t.add_argument("--lam", type=float, default=1e-10, help="regularisation (default 1e-10)")
     t.add_argument("--perms", choices=["auto", "none"], default="auto", help="find symmetries or plain GDML")
+    t.add_argument("--reference", help="periodic data: ideal structure for the space group, as an .npz holding "
+                   "R_ideal (the shipped PdH example does) or any ASE-readable file; atoms in the data's order "
+                   "and length unit")
     t.add_argument("-o", "--output", help="save the model here (.npz)")
     units(t)
     t.set_defaults(func=_cmd_train)

@@ -307,6 +307,17 @@ def test_periodic_data_is_refused_where_the_cell_would_be_ignored(bcc_cu, tmp_pa
     assert type(load_model(tmp_path / "m.npz")) is BIGDMLRegressor
 
 
+def test_cli_trains_bigdml_with_a_reference_structure(capsys):
+    from gdmlkit.cli import main
+    from gdmlkit.data import example_path
+
+    path = str(example_path("pdh_emt"))
+    assert main(["train", path, "--n-train", "5", "--n-test", "5", "--sigma", "3.2", "--reference", path]) == 0
+    assert "with 48 permutations" in capsys.readouterr().out  # Pm-3m of the ideal PdH supercell
+    assert main(["train", str(example_path("ethanol_train")), "--n-train", "5", "--sigma", "10",
+                 "--reference", path]) == 2  # molecules have no space group: a clear error, exit code 2
+
+
 def test_auto_falls_back_to_a_subgroup_with_a_warning(bcc_cu):
     from gdmlkit.exceptions import PerformanceWarning
 
