@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 
 
-
 def pytest_unconfigure(config):
     """Silence INFO logs at interpreter exit: torch logs compiler statistics then, after pytest
     has closed its streams ("Logging error ... I/O operation on closed file")."""
     logging.disable(logging.INFO)
+
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
