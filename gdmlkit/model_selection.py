@@ -71,7 +71,7 @@ def select_sigma(estimator, X, y=None, E=None, *, z=None, sigmas=(5, 10, 15, 20,
     """
     if not isinstance(estimator, BaseEstimator) or not hasattr(estimator, "_unpack"):
         raise TypeError(f"estimator must be a GDMLRegressor; got {type(estimator).__name__}.")
-    if hasattr(estimator, "check_cell"):
+    if getattr(estimator, "_periodic", False):
         raise TypeError("select_sigma does not handle periodic estimators (BIGDMLRegressor) yet; compare a few "
                         "sigmas on validation geometries instead (see benchmarks/bigdml_learning_curves.py).")
     R, F, E, z, eu, lu = estimator._unpack(X, y, E, z, None, None)

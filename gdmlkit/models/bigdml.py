@@ -84,6 +84,7 @@ class BIGDMLRegressor(GDMLRegressor):
     """
 
     _PERMS = ("auto",) + SUBGROUPS + ("none",)
+    _periodic = True
 
     def __init__(self, sigma=10.0, *, lam=1e-10, perms="auto", reference=None, symprec=1e-3, max_perms=256,
                  use_E=True, use_E_cstr=False, solver="auto", preconditioner="random", preconditioner_options=None,

@@ -130,6 +130,7 @@ class GDMLRegressor(BaseEstimator):
     """
 
     _PERMS = ("auto", "none")
+    _periodic = False  #: whether the estimator models periodic cells (BIGDMLRegressor)
 
     def __init__(self, sigma=10.0, *, lam=1e-10, perms="auto", max_perms=512, use_E=True,
                  use_E_cstr=False, solver="auto", preconditioner="random", preconditioner_options=None,
@@ -221,7 +222,7 @@ class GDMLRegressor(BaseEstimator):
         self
         """
         self._check_params()
-        if getattr(X, "is_periodic", False) and not hasattr(self, "check_cell"):
+        if getattr(X, "is_periodic", False) and not self._periodic:
             raise ValueError("The dataset is periodic (it has a cell with pbc); GDMLRegressor would ignore the "
                              "periodic images. Use BIGDMLRegressor, or drop the cell for a molecule or cluster.")
         R, F, E, z, energy_unit, length_unit = self._unpack(X, y, E, z, energy_unit, length_unit)
