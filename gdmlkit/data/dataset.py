@@ -21,10 +21,10 @@ from gdmlkit.utils.validation import (
     check_positions,
 )
 
-__all__ = ["Dataset"]
+__all__ = ["Dataset", "validate_cells"]
 
 
-def _check_cell(cell, pbc, n_samples):
+def validate_cells(cell, pbc, n_samples):
     """Return (cell, pbc) as float64 (n_samples, 3, 3) and bool (3,), or (None, None)."""
     if cell is None:
         if pbc is not None:
@@ -103,7 +103,7 @@ class Dataset:
         self.F = None if F is None else check_forces(F, self.R.shape)
         self.energy_unit = normalize_energy_unit(energy_unit)
         self.length_unit = normalize_length_unit(length_unit)
-        self.cell, self.pbc = _check_cell(cell, pbc, n_samples)
+        self.cell, self.pbc = validate_cells(cell, pbc, n_samples)
         self.name = str(name)
         self.theory = str(theory)
 

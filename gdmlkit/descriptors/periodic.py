@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from ase.geometry import minkowski_reduce
 
+from ..data.dataset import validate_cells
 from .inverse_distance import InverseDistanceDescriptor
 
 __all__ = ["PeriodicInverseDistanceDescriptor", "check_cell"]
@@ -32,14 +33,10 @@ def check_cell(cell, pbc=True):
     cell = np.asarray(cell, dtype=np.float64)
     if cell.shape != (3, 3):
         raise ValueError(f"cell must have shape (3, 3) with the lattice vectors as rows; got {cell.shape}.")
-    if not np.all(np.isfinite(cell)):
-        raise ValueError("cell contains NaN or inf; pass finite lattice vectors.")
-    pbc = np.broadcast_to(np.asarray(pbc, dtype=bool), (3,)).copy()
+    cells, pbc = validate_cells(cell, pbc, 1)  # finite, non-singular, pbc a bool or three
     if not pbc.any():
         raise ValueError("pbc is False along all cell vectors; use GDMLRegressor for non-periodic systems.")
-    if abs(np.linalg.det(cell)) <= 1e-10 * np.prod(np.linalg.norm(cell, axis=1)):
-        raise ValueError(f"cell {cell.tolist()} is singular: its three lattice vectors (rows) are linearly dependent.")
-    return cell, pbc
+    return cells[0], pbc
 
 
 class PeriodicInverseDistanceDescriptor(InverseDistanceDescriptor):

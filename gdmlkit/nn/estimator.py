@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ..data.dataset import validate_cells
 from ..models.base import BaseEstimator, check_is_fitted, check_query_dataset
 from ..units import energy_units_to_eV, length_units_to_A, normalize_energy_unit, normalize_length_unit
 from ..utils.validation import check_atomic_numbers, check_energies, check_forces, check_positions, check_scalar
@@ -163,9 +164,7 @@ class NNRegressor(BaseEstimator):
                "energy_unit": None if energy_unit is None else normalize_energy_unit(energy_unit),
                "length_unit": None if length_unit is None else normalize_length_unit(length_unit)}
         if cell is not None:
-            from ..data.dataset import _check_cell
-
-            out["cell"], out["pbc"] = _check_cell(cell, pbc, R.shape[0])
+            out["cell"], out["pbc"] = validate_cells(cell, pbc, R.shape[0])
         return out
 
     @staticmethod
@@ -451,9 +450,7 @@ class NNRegressor(BaseEstimator):
         if not self.periodic_ and cell is not None:
             raise ValueError("This model was trained on molecules (no cell); drop cell= or train on periodic data.")
         if cell is not None:
-            from ..data.dataset import _check_cell
-
-            cell, _ = _check_cell(cell, self.pbc_, n)
+            cell, _ = validate_cells(cell, self.pbc_, n)
         charge, spin = self._predict_state(charge, spin, n)
         E, F = np.empty(n), np.empty(R.shape)
         self.module_.eval()
