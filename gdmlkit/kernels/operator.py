@@ -17,7 +17,7 @@ import torch
 from ..descriptors import InverseDistanceDescriptor
 from .dense import assemble_kernel, kernel_blocks
 from .keops import keops_available, keops_descriptor_matvec
-from .matern import PAIR_BLOCK, hessian_coefficients, hessian_contract, hessian_product, matern52_coefficients
+from .matern import HessianPairs, matern52_coefficients
 
 __all__ = ["HessianKernelOperator"]
 
@@ -89,13 +89,13 @@ class HessianKernelOperator:
         self.n_perms = self.dp.shape[0]
         D = self.x.shape[1]
         self.XP = self.x[:, self.dp].reshape(-1, D)
-        self.XP_sq = (self.XP * self.XP).sum(1)
-        self.block_size = block_size or max(1, min(self.n_train, PAIR_BLOCK // max(1, self.XP.shape[0])))
+        self.pairs = HessianPairs(self.XP, self.sigma)
+        self.block_size = block_size or min(self.n_train, self.pairs.rows)
         if cache_coefficients and self.backend != "torch":
             raise ValueError("cache_coefficients=True needs backend='torch' (KeOps recomputes them on the fly).")
         self._coef = None
         if cache_coefficients:
-            self._coef = [hessian_coefficients(self.x[s:s + self.block_size], self.XP, self.XP_sq, self.sigma)[:2]
+            self._coef = [self.pairs.coefficients(self.x[s:s + self.block_size])
                           for s in range(0, self.n_train, self.block_size)]
 
     @staticmethod
@@ -133,11 +133,8 @@ class HessianKernelOperator:
         XP_UP = (self.XP * UP).sum(1)
         out = torch.empty_like(U)
         for blk, s in enumerate(range(0, self.n_train, self.block_size)):
-            x = self.x[s:s + self.block_size]
-            if self._coef is None:
-                out[s:s + self.block_size] = hessian_product(x, self.XP, self.XP_sq, UP, XP_UP, self.sigma)
-            else:
-                out[s:s + self.block_size] = hessian_contract(x, self.XP, UP, XP_UP, *self._coef[blk])[0]
+            coef = None if self._coef is None else self._coef[blk]
+            out[s:s + self.block_size] = self.pairs.product(self.x[s:s + self.block_size], UP, XP_UP, coef)
         return out
 
     def matvec(self, v):

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from ..descriptors import InverseDistanceDescriptor
-from ..kernels.matern import PAIR_BLOCK, hessian_product
+from ..kernels.matern import HessianPairs
 
 __all__ = ["GDMLPredictor"]
 
@@ -58,29 +58,24 @@ class GDMLPredictor:
         P = dp.shape[0]
         self.XP = t(x_train)[:, dp].reshape(n * P, D)
         self.WP = t(w_train)[:, dp].reshape(n * P, D)
-        self.XP_sq = (self.XP * self.XP).sum(1)
         self.XP_WP = (self.XP * self.WP).sum(1)
+        self.pairs = HessianPairs(self.XP, self.sigma)
         self.aE = None if alphas_E is None else t(alphas_E).repeat_interleave(P)
 
     def _batch(self, R):
         x, g = self.descriptor.transform(R)
-        Fd, E, a, k = hessian_product(x, self.XP, self.XP_sq, self.WP, self.XP_WP, self.sigma, with_energy=True,
-                                      energy_kernel=self.aE is not None)
-        if self.aE is not None:
-            aa = a * self.aE[None, :]
-            Fd += aa.sum(1)[:, None] * x - aa @ self.XP
-            E += k @ self.aE
+        Fd, E = self.pairs.product(x, self.WP, self.XP_WP, with_energy=True, energy_weights=self.aE)
         return E + self.c, self.descriptor.vjp(g, Fd)
 
     def predict(self, R, batch_size=None):
         """Energies (m,) and forces (m, n_atoms, 3) for positions R (m, n_atoms, 3), as numpy.
 
-        `batch_size` geometries are processed at a time (default: ``PAIR_BLOCK`` training points x queries per batch).
+        `batch_size` geometries are processed at a time (default: the product's tile rows).
         """
         R = torch.as_tensor(np.asarray(R), dtype=self.dtype, device=self.device)
         m = R.shape[0]
         if batch_size is None:
-            batch_size = max(1, min(m, PAIR_BLOCK // max(1, self.XP.shape[0])))
+            batch_size = min(m, self.pairs.rows)
         E = np.empty(m)
         F = np.empty((m,) + tuple(R.shape[1:]))
         with torch.no_grad():
