@@ -60,9 +60,11 @@ class HessianPairs:
         Training descriptors under every permutation.
     sigma : float
         Kernel length scale.
+    rows, cols : int, optional
+        Tile shape (default: ``TILE_ROWS`` x ``PAIR_BLOCK // TILE_ROWS``, more rows for small M).
     """
 
-    def __init__(self, XP, sigma):
+    def __init__(self, XP, sigma, rows=None, cols=None):
         self.XP = XP
         self.sigma = float(sigma)
         M, D = XP.shape
@@ -72,8 +74,8 @@ class HessianPairs:
         one = torch.ones(M, 1, dtype=XP.dtype, device=XP.device)
         self._B1 = torch.cat([(-2.0 * self._s) * XP, one, (self._s**2) * (XP * XP).sum(1, keepdim=True)], 1)
         self._B3 = torch.cat([XP, one], 1)
-        self.rows = max(TILE_ROWS, PAIR_BLOCK // max(1, M))
-        self.cols = max(1, PAIR_BLOCK // self.rows)
+        self.rows = rows or max(TILE_ROWS, PAIR_BLOCK // max(1, M))
+        self.cols = cols or max(1, PAIR_BLOCK // self.rows)
         self._tiles = [slice(c, min(M, c + self.cols)) for c in range(0, M, self.cols)]
 
     def __len__(self):
