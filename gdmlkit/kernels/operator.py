@@ -189,6 +189,8 @@ class HessianKernelOperator:
         return K
 
     def flops_per_matvec(self):
-        """Approximate floating-point operations of one product (torch backend's algorithm)."""
+        """Floating-point operations of one product by the torch backend's algorithm: per pair
+        8 D + 6 in four matrix products (:class:`~gdmlkit.kernels.matern.HessianPairs`) and 8
+        elementwise (the Jacobian contractions, O(n D c), are left out)."""
         n, nP, D = self.n_train, self.XP.shape[0], self.x.shape[1]
-        return n * nP * (8 * D + 20)
+        return n * nP * (8 * D + 14)
