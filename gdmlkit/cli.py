@@ -56,16 +56,16 @@ def _cmd_train(args):
     print(f"training on {len(train)} geometries of {data.name or args.dataset} ({data.formula}), "
           f"testing on {len(test)}; units {data.energy_unit}, {data.length_unit}")
     perms = {"auto": "auto", "none": "none"}[args.perms]
+    solver = {"solver": args.solver, "tol": args.tol, "max_memory": args.max_memory, "progress": True}
     if data.is_periodic:
         if args.sigma == "auto":
             raise ValueError("periodic data (BIGDML) needs an explicit --sigma; --sigma auto is not supported "
                              "for periodic models yet.")
-        model = BIGDMLRegressor(lam=args.lam, perms=perms, reference=_reference(args.reference),
-                                progress=True)
+        model = BIGDMLRegressor(lam=args.lam, perms=perms, reference=_reference(args.reference), **solver)
     elif args.reference:
         raise ValueError("--reference is for periodic data (BIGDML); this dataset has no cell.")
     else:
-        model = GDMLRegressor(lam=args.lam, perms=perms, progress=True)
+        model = GDMLRegressor(lam=args.lam, perms=perms, **solver)
     t0 = time.perf_counter()
     if args.sigma == "auto":
         sigmas = [float(s) for s in args.sigmas.split(",")]
@@ -75,6 +75,10 @@ def _cmd_train(args):
     else:
         model.set_params(sigma=float(args.sigma)).fit(train)
     print(f"fitted sigma={model.sigma:g} with {len(model.perms_)} permutations in {time.perf_counter() - t0:.1f} s")
+    info = model.solve_info_
+    if info["solver"] == "pcg":
+        print(f"PCG: {info['n_iter']} iterations to relative residual {info['residuals'][-1]:.1e}, "
+              f"preconditioner {info['preconditioner']} of rank {info['rank']}")
     E, F = model.predict(test)
     errors = prediction_errors(test.E, test.F, E, F)
     print("test errors:")
@@ -136,6 +140,12 @@ def _parser():
     t.add_argument("--reference", help="periodic data: ideal structure for the space group, as an .npz holding "
                    "R_ideal (the shipped PdH example does) or any ASE-readable file; atoms in the data's order "
                    "and length unit")
+    t.add_argument("--solver", choices=["auto", "cholesky", "pcg"], default="auto",
+                   help="closed form, or PCG with a Nyström preconditioner (default: closed form while the "
+                        "kernel fits in half of the memory)")
+    t.add_argument("--tol", type=float, default=1e-6, help="PCG relative residual tolerance (default 1e-6)")
+    t.add_argument("--max-memory", type=float, default=None,
+                   help="memory budget in GB for the solver (default: what is available)")
     t.add_argument("-o", "--output", help="save the model here (.npz)")
     units(t)
     t.set_defaults(func=_cmd_train)

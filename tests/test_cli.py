@@ -24,6 +24,13 @@ def test_train_test_info(tmp_path, capsys):
     assert main(["info", str(DATA / "ethanol_rmd17_test.npz")]) == 0
 
 
+def test_train_with_pcg_in_a_memory_budget(capsys):
+    rc = main(["train", str(DATA / "ethanol_rmd17_train.npz"), "--n-train", "30", "--n-test", "20", "--sigma", "10",
+               "--solver", "pcg", "--tol", "1e-3", "--max-memory", "0.5"])
+    out = capsys.readouterr().out
+    assert rc == 0 and "PCG:" in out and "to relative residual" in out and "force  MAE" in out
+
+
 def test_errors_are_reported_not_raised(tmp_path, capsys):
     rc = main(["train", str(tmp_path / "missing.npz")])
     assert rc == 2 and "error" in capsys.readouterr().err

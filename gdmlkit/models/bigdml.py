@@ -53,8 +53,8 @@ class BIGDMLRegressor(GDMLRegressor):
     solver : {'auto', 'cholesky', 'pcg'}, default='auto'
         Closed form, or PCG on the lazy kernel operator with the periodic descriptor.
         PCG's options (preconditioner, preconditioner_options, n_inducing,
-        rank_constant, tol, max_iter, backend, cache_coefficients, checkpoint,
-        random_state) are those of :class:`~gdmlkit.models.GDMLRegressor`.
+        rank_constant, tol, max_iter, backend, cache_coefficients, max_memory,
+        checkpoint, random_state) are those of :class:`~gdmlkit.models.GDMLRegressor`.
     device : str, default='cpu'
         Torch device for PCG and prediction.
     progress : bool, default=False
@@ -89,11 +89,13 @@ class BIGDMLRegressor(GDMLRegressor):
     def __init__(self, sigma=10.0, *, lam=1e-10, perms="auto", reference=None, symprec=1e-3, max_perms=256,
                  use_E=True, use_E_cstr=False, solver="auto", preconditioner="random", preconditioner_options=None,
                  n_inducing="auto", rank_constant=36.0, tol=1e-6, max_iter=None, backend="auto",
-                 cache_coefficients="auto", checkpoint=None, random_state=None, device="cpu", progress=False):
+                 cache_coefficients="auto", max_memory=None, checkpoint=None, random_state=None, device="cpu",
+                 progress=False):
         super().__init__(sigma, lam=lam, perms=perms, max_perms=max_perms, use_E=use_E, use_E_cstr=use_E_cstr,
                          solver=solver, preconditioner=preconditioner, preconditioner_options=preconditioner_options,
                          n_inducing=n_inducing, rank_constant=rank_constant, tol=tol, max_iter=max_iter,
-                         backend=backend, cache_coefficients=cache_coefficients, checkpoint=checkpoint,
+                         backend=backend, cache_coefficients=cache_coefficients, max_memory=max_memory,
+                         checkpoint=checkpoint,
                          random_state=random_state, device=device, progress=progress)
         self.reference = reference
         self.symprec = symprec

@@ -87,6 +87,12 @@ class GDMLRegressor(BaseEstimator):
         (16 n_train^2 n_perms bytes) so each CG product skips distances and
         exponentials. 'auto' caches on the CPU when they take at most a quarter
         of the available memory.
+    max_memory : float, optional
+        Memory budget of the fit in GB (default: the memory available when fitting).
+        solver='auto' takes the closed form while its kernel needs at most half of
+        it; cache_coefficients='auto' caches when that takes at most a quarter; the
+        automatic preconditioner rank keeps the n x k factor within 0.6 of it, less
+        the cache (without a budget: within 1.5 GB).
     checkpoint : str, optional
         PCG checkpoint file: an interrupted fit resumes from it.
     random_state : int, optional
@@ -135,7 +141,8 @@ class GDMLRegressor(BaseEstimator):
     def __init__(self, sigma=10.0, *, lam=1e-10, perms="auto", max_perms=512, use_E=True,
                  use_E_cstr=False, solver="auto", preconditioner="random", preconditioner_options=None,
                  n_inducing="auto", rank_constant=36.0, tol=1e-6, max_iter=None, backend="auto",
-                 cache_coefficients="auto", checkpoint=None, random_state=None, device="cpu", progress=False):
+                 cache_coefficients="auto", max_memory=None, checkpoint=None, random_state=None, device="cpu",
+                 progress=False):
         self.sigma = sigma
         self.lam = lam
         self.perms = perms
@@ -151,6 +158,7 @@ class GDMLRegressor(BaseEstimator):
         self.max_iter = max_iter
         self.backend = backend
         self.cache_coefficients = cache_coefficients
+        self.max_memory = max_memory
         self.checkpoint = checkpoint
         self.random_state = random_state
         self.device = device
@@ -172,6 +180,8 @@ class GDMLRegressor(BaseEstimator):
         check_scalar(self.rank_constant, "rank_constant", min_val=0, include_min=False)
         if self.cache_coefficients not in ("auto", True, False):
             raise ValueError(f"cache_coefficients={self.cache_coefficients!r}; expected 'auto', True or False.")
+        if self.max_memory is not None:
+            check_scalar(self.max_memory, "max_memory", min_val=0, include_min=False)
         if isinstance(self.perms, str) and self.perms not in self._PERMS:
             raise ValueError(f"perms={self.perms!r}; expected one of {list(self._PERMS)} or an array "
                              "(n_perms, n_atoms).")
@@ -283,28 +293,38 @@ class GDMLRegressor(BaseEstimator):
             return find_permutations(R, z, max_perms=self.max_perms, progress=self.progress)
         return validate_permutations(self.perms, z)
 
+    def _memory_budget(self):
+        """Bytes the fit may use: max_memory, or the memory available now."""
+        return _available_memory_bytes() if self.max_memory is None else self.max_memory * 1e9
+
     def _choose_solver(self, size):
         if self.solver != "auto":
             return self.solver
-        return "cholesky" if size * size * 8 < 0.5 * _available_memory_bytes() else "pcg"
+        return "cholesky" if size * size * 8 < 0.5 * self._memory_budget() else "pcg"
 
-    def auto_rank(self, n):
-        """Preconditioner rank for n force components: (c n^2 / 2)^(1/3), at most 1.5 GB of factor, <= n."""
+    def auto_rank(self, n, cache_bytes=0):
+        """Preconditioner rank for n unknowns: (c n^2 / 2)^(1/3), <= n, with the n x k float64 factor
+        within 1.5 GB, or with max_memory within 0.6 max_memory less `cache_bytes`."""
         k = int(round((self.rank_constant * n * n / 2.0) ** (1.0 / 3.0)))
-        return int(max(1, min(k, n, 1.5e9 // (8 * n))))
+        budget = 1.5e9 if self.max_memory is None else 0.6 * self.max_memory * 1e9 - cache_bytes
+        return int(max(1, min(k, n, budget // (8 * n))))
 
     def _solve_pcg(self, R, dp, y_vec):
         """Lazy operator + Nyström preconditioner + PCG."""
         cache = self.cache_coefficients
+        cache_bytes = HessianKernelOperator.coefficient_bytes(len(R), len(dp))
         if cache == "auto":
             cache = (self.backend != "keops" and torch.device(self.device).type == "cpu"
-                     and HessianKernelOperator.coefficient_bytes(len(R), len(dp)) <= 0.25 * _available_memory_bytes())
+                     and cache_bytes <= 0.25 * self._memory_budget())
         op = HessianKernelOperator(R, dp, self.sigma, self.lam, coordinates="internal", backend=self.backend,
                                    device=self.device, descriptor=self._make_descriptor(R.shape[1]),
                                    cache_coefficients=cache)
         y_vec = op.project(y_vec.reshape(op.n_train, op.n_atoms, 3))
         n = y_vec.size
-        rank = self.auto_rank(n) if self.n_inducing == "auto" else int(self.n_inducing)
+        if self.n_inducing == "auto":
+            rank = self.auto_rank(n, cache_bytes if cache else 0)
+        else:
+            rank = int(self.n_inducing)
         options = {"by_geometry": True} if self.preconditioner == "random" else {}
         options.update(self.preconditioner_options or {})
         pc = make_preconditioner(self.preconditioner, rank, random_state=self.random_state, **options)
@@ -341,11 +361,12 @@ class GDMLRegressor(BaseEstimator):
         """Assemble K in one float64 array, factorise in place, solve; jitter on failure."""
         size = y_vec.size
         need = size * size * 8
-        avail = _available_memory_bytes()
+        avail = self._memory_budget()
         if need > 0.9 * avail:
+            where = "available" if self.max_memory is None else "allowed by max_memory"
             raise MemoryError(
                 f"The closed-form solver needs {need / 1e9:.1f} GB for the kernel ({size} x {size} float64) "
-                f"but only {avail / 1e9:.1f} GB are available. Use fewer training geometries."
+                f"but only {avail / 1e9:.1f} GB are {where}. Use solver='pcg' or fewer training geometries."
             )
         if need > 0.5 * avail:
             warnings.warn(f"The kernel takes {need / 1e9:.1f} GB of the {avail / 1e9:.1f} GB available.",
