@@ -8,6 +8,7 @@ Usage::
     python benchmarks/scaling.py --molecule ethanol --sizes 1000 2000 5000 10000
     python benchmarks/scaling.py --sizes 1000 --preconditioners cholesky random leverage --sgdml-sizes 1000
     python benchmarks/scaling.py --sizes 10000 --n-inducing 2000 --cache on --append
+    python benchmarks/scaling.py --sizes 10000 --max-memory 4 --append
 """
 
 import argparse
@@ -40,7 +41,8 @@ def worker(a, impl, n, precond):
             k = a.n_inducing if a.n_inducing == "auto" else int(a.n_inducing)
             cache = {"auto": "auto", "on": True, "off": False}[a.cache]
             model = GDMLRegressor(sigma=a.sigma, solver="pcg", preconditioner=precond, tol=a.tol, n_inducing=k,
-                                  backend=a.backend, device=a.device, cache_coefficients=cache, random_state=0)
+                                  backend=a.backend, device=a.device, cache_coefficients=cache,
+                                  max_memory=a.max_memory, random_state=0)
             model.fit(d["R"][tr], d["F"][tr], E=d["E"][tr], z=d["z"])
         info = model.solve_info_
         out = {"t_pc": info["t_preconditioner_s"], "t_cg": info["t_solve_s"], "iters": info["n_iter"],
@@ -82,6 +84,8 @@ def main():
     p.add_argument("--n-inducing", default="auto", help="preconditioner rank k, or 'auto' (the estimator's rule)")
     p.add_argument("--cache", default="auto", choices=["auto", "on", "off"],
                    help="keep the pairwise kernel coefficients in memory (estimator's cache_coefficients)")
+    p.add_argument("--max-memory", type=float, default=None,
+                   help="gdmlkit's memory budget in GB (the estimator's max_memory; default: what is available)")
     p.add_argument("--append", action="store_true", help="add the rows to the saved table instead of replacing it")
     p.add_argument("--device", default="cpu")
     p.add_argument("--seed", type=int, default=0)
@@ -93,6 +97,8 @@ def main():
     common = ["--molecule", a.molecule, "--n-test", str(a.n_test), "--sigma", str(a.sigma), "--tol", str(a.tol),
               "--backend", a.backend, "--device", a.device, "--seed", str(a.seed),
               "--sgdml-max-memory", str(a.sgdml_max_memory), "--n-inducing", a.n_inducing, "--cache", a.cache]
+    if a.max_memory is not None:
+        common += ["--max-memory", str(a.max_memory)]
     name = f"scaling_{a.molecule}_{a.device}"
     header = ["N train", "n", "code", "preconditioner", "backend", "k", "precond s", "CG s", "iterations", "wall s",
               "peak RSS GB", "F MAE"]

@@ -19,8 +19,8 @@
 # memory its own):
 #
 # * `python benchmarks/sgdml_vs_gdmlkit.py` → `sgdml_vs_gdmlkit.md`: gdmlkit's closed form against sgdml;
-# * `python benchmarks/scaling.py --sizes 1000 2000 --preconditioners cholesky random`
-#   → `scaling_ethanol_cpu.md`: gdmlkit's PCG solver.
+# * `python benchmarks/scaling.py --sizes 1000 2000 5000 --sgdml-sizes 1000 --preconditioners random --tol 1e-4`
+#   → `scaling_ethanol_cpu.md`: gdmlkit's PCG solver (and sgdml's iterative solver at N = 1000).
 #
 # Below them, this notebook times gdmlkit on the shipped rMD17 ethanol data on *your* machine, at sizes set by
 # `SIZE` (`"small"`: N up to 200, a few seconds; `"full"`: up to 1000, a few minutes and 6 GB for the closed form).
@@ -53,7 +53,11 @@ for row in vs_sgdml:
     series.setdefault(label, []).append((int(row["N train"]), float(row["wall s (fit+predict)"]),
                                          float(row["peak RSS GB"])))
 for row in pcg_rows:
-    label = f"gdmlkit, PCG ({row['preconditioner']} Nyström)"
+    if row["code"] == "sgdml":
+        label = "sgdml 1.0.3 (iterative)"
+    else:
+        cached = "cached coefficients" if "cached" in row["backend"] else "no cache"
+        label = f"gdmlkit, PCG ({row['preconditioner']} Nyström, {cached})"
     series.setdefault(label, []).append((int(row["N train"]), float(row["wall s"]), float(row["peak RSS GB"])))
 for label, points in series.items():
     print(f"{label:<35}", "  ".join(f"N={N}: {t:.1f} s, {m:.2f} GB" for N, t, m in points))
@@ -64,7 +68,7 @@ for label, points in series.items():
 # table also includes loading the data and the symmetry search.
 
 # %%
-MARKERS = {"sgdml 1.0.3": "s-", "gdmlkit, closed form (Cholesky)": "o-"}
+MARKERS = {"sgdml 1.0.3": "s-", "sgdml 1.0.3 (iterative)": "s", "gdmlkit, closed form (Cholesky)": "o-"}
 fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
 for label, points in series.items():
     N, t, mem = zip(*points)
@@ -72,8 +76,8 @@ for label, points in series.items():
     axes[1].loglog(N, mem, MARKERS.get(label, "^-"), label=label)
 axes[0].set_ylabel("training + prediction wall time (s)")
 axes[1].set_ylabel("peak resident memory (GB)")
-for ax, yticks in zip(axes, [[1, 3, 10, 30, 100, 300], [0.5, 1, 2, 5]]):
-    ax.set_xticks([200, 500, 1000, 2000], labels=["200", "500", "1000", "2000"])
+for ax, yticks in zip(axes, [[1, 3, 10, 30, 100, 300, 1000, 3000], [0.5, 1, 2, 4, 10, 20]]):
+    ax.set_xticks([200, 500, 1000, 2000, 5000, 10000], labels=["200", "500", "1000", "2000", "5000", "10000"])
     ax.set_yticks(yticks, labels=[f"{y:g}" for y in yticks])
     ax.minorticks_off()
     ax.set_xlabel("training geometries N (ethanol, 27 force components each)")
