@@ -168,15 +168,15 @@ def test_estimator_solver_choice_and_errors(ethanol_ccsd):
     # a memory budget (GB) moves the solver choice, the cache and the rank cap
     small = GDMLRegressor(max_memory=4)
     assert small._choose_solver(15000) == "cholesky" and small._choose_solver(16000) == "pcg"  # 1.8 / 2.05 GB
-    assert small.auto_rank(210000) == int(2.4e9 // (8 * 210000))
-    assert small.auto_rank(210000, cache_bytes=1e9) == int(1.4e9 // (8 * 210000))
+    assert small.auto_rank(210000) == int(2.2e9 // (8 * 210000))  # 1309: 4.0 GB peak measured at k = 1500
+    assert small.auto_rank(210000, cache_bytes=1e9) == int(1.2e9 // (8 * 210000))
     tiny = GDMLRegressor(solver="cholesky", max_memory=1e-4)
     with pytest.raises(MemoryError, match="allowed by max_memory. Use solver='pcg'"):
         tiny.fit(d["R"][:20], d["F"][:20], z=d["z"])
     with pytest.warns(ConvergenceWarning):
         lean = GDMLRegressor(solver="pcg", max_memory=1e-4, max_iter=20).fit(d["R"][:20], d["F"][:20], z=d["z"])
     assert not lean.solve_info_["cached_coefficients"]  # 38 kB of coefficients > a quarter of 100 kB
-    assert 0 < lean.solve_info_["rank"] <= 0.6e5 // (8 * 20 * 21) == 17
+    assert 0 < lean.solve_info_["rank"] <= 0.55e5 // (8 * 20 * 21) == 16
     with pytest.raises(ValueError, match="max_memory"):
         GDMLRegressor(max_memory=0).fit(d["R"][:5], d["F"][:5], z=d["z"])
     with pytest.raises(ValueError, match="Unknown preconditioner 'levrage'"):

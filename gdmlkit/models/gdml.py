@@ -91,7 +91,7 @@ class GDMLRegressor(BaseEstimator):
         Memory budget of the fit in GB (default: the memory available when fitting).
         solver='auto' takes the closed form while its kernel needs at most half of
         it; cache_coefficients='auto' caches when that takes at most a quarter; the
-        automatic preconditioner rank keeps the n x k factor within 0.6 of it, less
+        automatic preconditioner rank keeps the n x k factor within 0.55 of it, less
         the cache (without a budget: within 1.5 GB).
     checkpoint : str, optional
         PCG checkpoint file: an interrupted fit resumes from it.
@@ -304,9 +304,9 @@ class GDMLRegressor(BaseEstimator):
 
     def auto_rank(self, n, cache_bytes=0):
         """Preconditioner rank for n unknowns: (c n^2 / 2)^(1/3), <= n, with the n x k float64 factor
-        within 1.5 GB, or with max_memory within 0.6 max_memory less `cache_bytes`."""
+        within 1.5 GB, or with max_memory within 0.55 max_memory less `cache_bytes`."""
         k = int(round((self.rank_constant * n * n / 2.0) ** (1.0 / 3.0)))
-        budget = 1.5e9 if self.max_memory is None else 0.6 * self.max_memory * 1e9 - cache_bytes
+        budget = 1.5e9 if self.max_memory is None else 0.55 * self.max_memory * 1e9 - cache_bytes
         return int(max(1, min(k, n, budget // (8 * n))))
 
     def _solve_pcg(self, R, dp, y_vec):
