@@ -9,6 +9,7 @@ Usage::
     python benchmarks/scaling.py --sizes 1000 --preconditioners cholesky random leverage --sgdml-sizes 1000
     python benchmarks/scaling.py --sizes 10000 --n-inducing 2000 --cache on --append
     python benchmarks/scaling.py --sizes 10000 --max-memory 4 --append
+    python benchmarks/scaling.py --molecule aspirin --sizes 500 --closed-form-sizes 500 --append
 """
 
 import argparse
@@ -33,7 +34,16 @@ def worker(a, impl, n, precond):
     idx = np.random.default_rng(a.seed).permutation(len(d["E"]))
     tr, te = idx[:n], idx[n:n + a.n_test]
     t0 = time.perf_counter()
-    if impl == "gdmlkit":
+    if impl == "closed form":
+        from gdmlkit import GDMLRegressor
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = GDMLRegressor(sigma=a.sigma, solver="cholesky").fit(d["R"][tr], d["F"][tr], E=d["E"][tr],
+                                                                         z=d["z"])
+        out = {"iters": "-"}
+        E, F = model.predict(d["R"][te])
+    elif impl == "gdmlkit":
         from gdmlkit import GDMLRegressor
 
         with warnings.catch_warnings():
@@ -76,6 +86,8 @@ def main():
     p.add_argument("--sizes", type=int, nargs="+", default=[1000, 2000, 5000, 10000])
     p.add_argument("--preconditioners", nargs="+", default=["cholesky"])
     p.add_argument("--sgdml-sizes", type=int, nargs="*", default=[])
+    p.add_argument("--closed-form-sizes", type=int, nargs="*", default=[],
+                   help="sizes at which gdmlkit's closed-form solver runs too (the accuracy PCG should reach)")
     p.add_argument("--sgdml-max-memory", type=int, default=12)
     p.add_argument("--n-test", type=int, default=5000)
     p.add_argument("--sigma", type=float, default=10.0)
@@ -114,6 +126,7 @@ def main():
 
     for n in a.sizes:
         jobs = [("gdmlkit", pc) for pc in a.preconditioners] + ([("sgdml", "-")] if n in a.sgdml_sizes else [])
+        jobs += [("closed form", "-")] if n in a.closed_form_sizes else []
         for impl, pc in jobs:
             r, wall = run_child([__file__, "--worker", impl, str(n), pc, *common], timeout=a.timeout)
             print(n, impl, pc, f"{wall:.0f} s", r, flush=True)

@@ -55,6 +55,8 @@ for row in vs_sgdml:
 for row in pcg_rows:
     if row["code"] == "sgdml":
         label = "sgdml 1.0.3 (iterative)"
+    elif row["code"] == "closed form":
+        label = "gdmlkit, closed form (Cholesky)"
     else:
         cached = "cached coefficients" if "cached" in row["backend"] else "no cache"
         label = f"gdmlkit, PCG ({row['preconditioner']} Nyström, {cached})"
