@@ -49,8 +49,8 @@ class HessianPairs:
         Ed(x) = -sum_j a(d_j) (d_j . u_j)
 
     The sums run over tiles of `rows` queries x `cols` points, each a few matrix
-    products plus one exp: r^2 = 5 |d|^2 / sigma^2 comes from a single product with the
-    augmented points [-2 s XP, 1, s^2 |XP|^2] (s = sqrt(5)/sigma), and the constant
+    products plus one exp: ``r^2 = 5 (d . d) / sigma^2`` comes from a single product with
+    the augmented points ``[-2 s XP, 1, s^2 (XP . XP)]`` (s = sqrt(5)/sigma), and the constant
     factors of a = 5/(3 sigma^2) (1 + r) e and b = 25/(3 sigma^4) e, e = exp(-r), are
     applied to the (m, D) results, not to the tiles.
 
