@@ -127,3 +127,5 @@ def test_tiled_hessian_product_equals_pairwise_sum(cols):
     torch.testing.assert_close(E, E_ref, rtol=1e-12, atol=1e-14)
     torch.testing.assert_close(pairs.product(x, UP, coefficients=pairs.coefficients(x)),
                                pairs.product(x, UP), rtol=1e-13, atol=1e-15)
+    with pytest.raises(ValueError, match="no energy kernel"):
+        pairs.product(x, UP, coefficients=pairs.coefficients(x), energy_weights=w)

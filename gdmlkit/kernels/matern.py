@@ -78,9 +78,6 @@ class HessianPairs:
         self.cols = cols or max(1, PAIR_BLOCK // self.rows)
         self._tiles = [slice(c, min(M, c + self.cols)) for c in range(0, M, self.cols)]
 
-    def __len__(self):
-        return self.XP.shape[0]
-
     def _augment(self, x):
         xs = self._s * x
         one = torch.ones(x.shape[0], 1, dtype=x.dtype, device=x.device)
@@ -104,11 +101,14 @@ class HessianPairs:
         XP_UP : (M,) tensor, optional
             Row sums of XP * UP (computed when missing; pass it when calling for many row blocks).
         coefficients : list, optional
-            :meth:`coefficients` of these x (skips the distances and exponentials).
+            :meth:`coefficients` of these x (skips the distances and exponentials; they hold
+            no energy kernel, so not with `energy_weights`).
         energy_weights : (M,) tensor, optional
             Weights aE_j of energy-label coefficients (models fitted with energy
             constraints) adding ``sum_j aE_j [a_j d_j]`` to Fd and ``sum_j aE_j k_j`` to Ed.
         """
+        if coefficients is not None and energy_weights is not None:
+            raise ValueError("Cached coefficients hold no energy kernel; pass energy_weights without coefficients.")
         if XP_UP is None:
             XP_UP = (self.XP * UP).sum(1)
         xa = None if coefficients is not None else self._augment(x)

@@ -95,8 +95,7 @@ class BIGDMLRegressor(GDMLRegressor):
                          solver=solver, preconditioner=preconditioner, preconditioner_options=preconditioner_options,
                          n_inducing=n_inducing, rank_constant=rank_constant, tol=tol, max_iter=max_iter,
                          backend=backend, cache_coefficients=cache_coefficients, max_memory=max_memory,
-                         checkpoint=checkpoint,
-                         random_state=random_state, device=device, progress=progress)
+                         checkpoint=checkpoint, random_state=random_state, device=device, progress=progress)
         self.reference = reference
         self.symprec = symprec
 
