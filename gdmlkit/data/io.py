@@ -11,7 +11,7 @@ from ase.io.formats import string2index
 
 from gdmlkit.data.dataset import Dataset
 from gdmlkit.units import normalize_energy_unit, normalize_length_unit
-from gdmlkit.utils.atomic import atomic_open
+from gdmlkit.utils.atomic import atomic_savez
 
 __all__ = ["load_dataset", "save_dataset", "load_example", "example_path", "EXAMPLES"]
 
@@ -264,8 +264,7 @@ def save_dataset(dataset, path):
         else:
             arrays["cell"] = dataset.cell
             arrays["pbc"] = dataset.pbc
-    with atomic_open(path, suffix=".npz") as fh:
-        np.savez(fh, **arrays)
+    atomic_savez(path, **arrays)
     return path
 
 

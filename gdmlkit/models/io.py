@@ -13,7 +13,7 @@ import numpy as np
 from .. import __version__
 from ..exceptions import ModelFormatError
 from ..units import normalize_energy_unit, normalize_length_unit
-from ..utils.atomic import atomic_open
+from ..utils.atomic import atomic_savez
 from .base import check_is_fitted
 
 __all__ = ["save_model", "load_model", "atomic_savez"]
@@ -23,15 +23,6 @@ FORMAT_VERSION = 1
 _ARRAYS = ("R_desc_", "R_d_desc_alpha_", "perms_", "z_")
 _OPTIONAL_ARRAYS = ("alphas_", "alphas_E_", "R_train_", "cell_", "pbc_")
 _ARRAY_PARAMS = ("perms", "reference")  # constructor parameters that may be arrays
-
-
-def atomic_savez(path, **arrays):
-    """np.savez to a temporary file beside `path`, fsync, then rename over `path`.
-
-    A crash at any point leaves either the old file or the new one, never a partial file.
-    """
-    with atomic_open(path, suffix=".npz") as fh:
-        np.savez(fh, **arrays)
 
 
 def save_model(model, path):

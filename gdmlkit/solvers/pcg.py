@@ -9,7 +9,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..exceptions import ConvergenceWarning
-from ..utils.atomic import atomic_open
+from ..utils.atomic import atomic_savez
 
 __all__ = ["pcg", "SolveResult"]
 
@@ -35,11 +35,6 @@ class SolveResult:
     n_iter: int
     residuals: list = field(default_factory=list)
     time_s: float = 0.0
-
-
-def _save_checkpoint(path, **arrays):
-    with atomic_open(path, suffix=".npz") as fh:
-        np.savez(fh, **arrays)
 
 
 def pcg(matvec, b, *, precond=None, x0=None, tol=1e-8, max_iter=None, callback=None, checkpoint=None,
@@ -132,7 +127,7 @@ def pcg(matvec, b, *, precond=None, x0=None, tol=1e-8, max_iter=None, callback=N
             p = z + (rz_new / rz) * p
             rz = rz_new
             if checkpoint is not None and it % checkpoint_every == 0:
-                _save_checkpoint(checkpoint, x=x, r=r, p=p, rz=rz, b=b, residuals=np.array(residuals), n_iter=it)
+                atomic_savez(checkpoint, x=x, r=r, p=p, rz=rz, b=b, residuals=np.array(residuals), n_iter=it)
     finally:
         bar.close()
     if not converged and it >= max_iter:

@@ -4,7 +4,9 @@ import contextlib
 import os
 import tempfile
 
-__all__ = ["atomic_open"]
+import numpy as np
+
+__all__ = ["atomic_open", "atomic_savez"]
 
 
 @contextlib.contextmanager
@@ -26,3 +28,9 @@ def atomic_open(path, suffix=""):
         with contextlib.suppress(FileNotFoundError):
             os.remove(tmp)
         raise
+
+
+def atomic_savez(path, **arrays):
+    """``np.savez(path, **arrays)`` through :func:`atomic_open`: the old file or the new one, never a partial one."""
+    with atomic_open(path, suffix=".npz") as fh:
+        np.savez(fh, **arrays)
