@@ -49,7 +49,7 @@ def main():
         R = d["R"][np.random.default_rng(0).permutation(len(d["E"]))[:n]]
         dp = permutation_desc_index(find_permutations(R, d["z"]))
         variants = [("torch", False)]
-        if a.device == "cpu" and HessianKernelOperator.coefficient_bytes(n, len(dp)) < 6e9:
+        if a.device == "cpu" and HessianKernelOperator.coefficient_bytes(n, dp) < 6e9:
             variants.append(("torch", True))
         variants += [(b, False) for b in backends if b != "torch"]  # KeOps last: its OpenMP threads linger
         for backend, cache in variants:

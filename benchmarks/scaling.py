@@ -8,7 +8,7 @@ Usage::
     python benchmarks/scaling.py --molecule ethanol --sizes 1000 2000 5000 10000
     python benchmarks/scaling.py --sizes 1000 --preconditioners cholesky random leverage --sgdml-sizes 1000
     python benchmarks/scaling.py --sizes 10000 --n-inducing 2000 --cache on --append
-    python benchmarks/scaling.py --sizes 10000 --max-memory 4 --append
+    python benchmarks/scaling.py --sizes 10000 --preconditioners random --tol 1e-4 --max-memory 4 --cache off --append
     python benchmarks/scaling.py --molecule aspirin --sizes 500 --closed-form-sizes 500 --append
 """
 
@@ -57,6 +57,7 @@ def worker(a, impl, n, precond):
         info = model.solve_info_
         out = {"t_pc": info["t_preconditioner_s"], "t_cg": info["t_solve_s"], "iters": info["n_iter"],
                "rank": info["rank"], "converged": info["converged"], "backend": info["backend"],
+               "factor_dtype": info["factor_dtype"],
                "cached": bool(info["cached_coefficients"])}
         E, F = model.predict(d["R"][te])
     else:
@@ -122,7 +123,9 @@ def main():
                            f"{a.sigma}, lambda 1e-10, PCG relative tolerance {a.tol:g}; force MAE in kcal/mol/Å. "
                            "Wall time includes data loading, symmetry search, fit and test prediction. n counts Cartesian "
                            "force components; PCG solves in the rigid-motion-free subspace ((3N-6)/3N of n). "
-                           "'(cached)': pairwise kernel coefficients kept in memory across CG products."])
+                           "'(cached)': pairwise kernel coefficients kept in memory across CG products. "
+                           "'(float32 factor)': the preconditioner's eigenvectors stored in float32, the leading "
+                           "ones in float64 (NystromPreconditioner factor_dtype)."])
 
     for n in a.sizes:
         jobs = [("gdmlkit", pc) for pc in a.preconditioners] + ([("sgdml", "-")] if n in a.sgdml_sizes else [])
@@ -135,7 +138,8 @@ def main():
                 save()
                 continue
             backend = r.get("backend", "-") + (" (cached)" if r.get("cached") else "")
-            rows.append([n, n * len(np.load(data_path(a.molecule))["z"]) * 3, impl, pc, backend,
+            label = pc + (" (float32 factor)" if r.get("factor_dtype") == "float32" else "")
+            rows.append([n, n * len(np.load(data_path(a.molecule))["z"]) * 3, impl, label, backend,
                          r.get("rank", "-"), f"{r['t_pc']:.1f}" if "t_pc" in r else "-",
                          f"{r['t_cg']:.1f}" if "t_cg" in r else "-", r["iters"], f"{wall:.1f}",
                          f"{r['rss_gb']:.2f}", f"{r['f_mae']:.4f}"])

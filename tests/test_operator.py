@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from gdmlkit.kernels import operator
 from gdmlkit.kernels.keops import keops_available
 from gdmlkit.kernels.operator import HessianKernelOperator
 from gdmlkit.symmetry import permutation_desc_index
@@ -34,14 +35,30 @@ def test_matvec_equals_dense(small, backend, device):
     np.testing.assert_allclose(op.matvec(V[:, 0]), K @ V[:, 0], rtol=1e-10, atol=1e-12 * np.abs(K).max())
 
 
-def test_cached_coefficients_equal_dense(small):
-    dp = permutation_desc_index(ETHANOL_PERMS)
+@pytest.mark.parametrize("perms", [ETHANOL_PERMS, ETHANOL_PERMS[[0, 4]]], ids=["group", "not-a-group"])
+def test_symmetric_and_plain_products_equal_dense(small, perms):
+    """A permutation group takes the symmetric product (each block pair once); a set that is not
+    closed under inversion (identity + one 3-cycle) the plain one. Both equal the dense kernel."""
+    dp = permutation_desc_index(perms)
+    K = HessianKernelOperator(small, dp, 10.0, lam=1e-4, backend="torch").to_dense()
+    V = np.random.default_rng(1).normal(size=(K.shape[0], 2))
+    for block in (7, None):
+        op = HessianKernelOperator(small, dp, 10.0, lam=1e-4, backend="torch", block_size=block)
+        assert op.symmetric == (len(perms) == 6)
+        np.testing.assert_allclose(op.matvec(V), K @ V, rtol=1e-10, atol=1e-12 * np.abs(K @ V).max())
+
+
+@pytest.mark.parametrize("perms", [ETHANOL_PERMS, ETHANOL_PERMS[[0, 4]]], ids=["group", "not-a-group"])
+def test_cached_coefficients_equal_dense(small, perms):
+    dp = permutation_desc_index(perms)
     op = HessianKernelOperator(small, dp, 10.0, lam=1e-4, block_size=7, cache_coefficients=True)
     K = op.to_dense()
     V = np.random.default_rng(1).normal(size=(K.shape[0], 2))
     for _ in range(2):  # the cache is reused, not consumed
         np.testing.assert_allclose(op.matvec(V), K @ V, rtol=1e-10, atol=1e-12 * np.abs(K @ V).max())
-    assert HessianKernelOperator.coefficient_bytes(25, 6) == 16 * 25 * 25 * 6
+    default = HessianKernelOperator(small, dp, 10.0, cache_coefficients=True)
+    flat = default._coef if default.symmetric else [t for blk in default._coef for t in blk]
+    assert HessianKernelOperator.coefficient_bytes(25, dp) == sum(8 * c.numel() for pair in flat for c in pair)
     if keops_available():
         with pytest.raises(ValueError, match="cache_coefficients=True needs backend='torch'"):
             HessianKernelOperator(small, dp, 10.0, backend="keops", cache_coefficients=True)
@@ -55,6 +72,18 @@ def test_columns_and_diagonal(small):
     np.testing.assert_allclose(op.columns(cols, with_lam=False).numpy()[cols, range(6)], K[cols, cols] - 1e-3,
                                rtol=1e-12)
     np.testing.assert_allclose(op.diagonal().numpy(), np.diag(K), rtol=1e-12)
+
+
+def test_column_blocks_in_small_chunks(small, monkeypatch):
+    """Arbitrary rows x columns blocks equal the dense kernel, also when evaluated in many chunks."""
+    op = HessianKernelOperator(small, permutation_desc_index(ETHANOL_PERMS), 10.0, lam=1e-3, backend="torch")
+    K = op.to_dense()
+    rows, cols = [674, 3, 0, 27, 28, 400, 26], [301, 0, 26, 27, 300, 674, 5]
+    for chunk in (operator.COLUMN_CHUNK, 2000):  # 2000: one row and one column geometry at a time
+        monkeypatch.setattr(operator, "COLUMN_CHUNK", chunk)
+        np.testing.assert_allclose(op.columns(cols, rows=rows).numpy(), K[np.ix_(rows, cols)], rtol=1e-12,
+                                   atol=1e-15)
+        np.testing.assert_allclose(op.columns(cols).numpy(), K[:, cols], rtol=1e-12, atol=1e-15)
 
 
 def test_bad_input(small):

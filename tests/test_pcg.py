@@ -6,7 +6,7 @@ import torch
 
 from gdmlkit.exceptions import ConvergenceWarning
 from gdmlkit.kernels.operator import HessianKernelOperator
-from gdmlkit.preconditioners import PRECONDITIONERS, make_preconditioner
+from gdmlkit.preconditioners import MIXED_RATIO, PRECONDITIONERS, make_preconditioner
 from gdmlkit.solvers.pcg import pcg
 from gdmlkit.symmetry import permutation_desc_index
 
@@ -37,16 +37,41 @@ def test_pcg_reaches_cholesky_solution(system):
     np.testing.assert_allclose(res.x, x_ref, rtol=1e-5, atol=1e-5 * np.abs(x_ref).max())
 
 
+def dense_preconditioner(pc, n):
+    """Dense P from the stored factor: F F^T = U2 Λ2 U2^T with F = Ũ Λ^1/2, then
+    P = U2 diag(Λ2 + mu) U2^T / (λ2_k + mu) + I - U2 U2^T."""
+    F = pc.factor().numpy() * np.sqrt(pc.eig_.numpy())
+    U2, s, _ = np.linalg.svd(F, full_matrices=False)
+    lam2, mu = s**2, pc.mu_
+    return U2 @ np.diag((lam2 + mu) / (lam2[-1] + mu)) @ U2.T + np.eye(n) - U2 @ U2.T
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("name", sorted(PRECONDITIONERS))
-def test_preconditioner_inverse_equals_dense_woodbury(system, name):
+def test_preconditioner_inverse_equals_dense_woodbury(system, name, dtype):
     op, K, b, _ = system
-    pc = make_preconditioner(name, 80, random_state=1).fit(op)
-    U, eig, mu = pc.U_.numpy(), pc.eig_.numpy(), pc.mu_
-    # dense P = U diag(eig + mu) U^T / (eig_k + mu) + (I - U U^T); its inverse by a dense solve
-    P = U @ np.diag((eig + mu) / (eig[-1] + mu)) @ U.T + np.eye(len(b)) - U @ U.T
+    pc = make_preconditioner(name, 80, random_state=1, factor_dtype=dtype).fit(op)
+    if dtype == "float32":  # the leading eigenvectors stay float64, the others are stored in float32
+        m = int((pc.eig_ > MIXED_RATIO * pc.eig_[-1]).sum())
+        assert pc._U32.dtype == torch.float32 and 0 < m == pc._U64.shape[1] < pc.rank_
     r = np.random.default_rng(2).normal(size=len(b))
+    P = dense_preconditioner(pc, len(b))
     np.testing.assert_allclose(pc.apply(r), np.linalg.solve(P, r), rtol=1e-8, atol=1e-10 * np.abs(r).max())
     assert pc.rank_ <= 80
+
+
+def test_float32_factor_keeps_the_low_rank_approximation_and_iterations(system):
+    """A float32 factor moves F F^T by float32 rounding only, and PCG needs about as many iterations."""
+    op, _, b, _ = system
+    res, approx = {}, {}
+    for dtype in ("float64", "float32"):
+        pc = make_preconditioner("random", 150, random_state=0, factor_dtype=dtype).fit(op)
+        F = pc.factor().numpy() * np.sqrt(pc.eig_.numpy())
+        approx[dtype] = F @ F.T
+        res[dtype] = pcg(op.matvec, b, precond=pc, tol=1e-6, max_iter=3000)
+    scale = np.abs(approx["float64"]).max()
+    np.testing.assert_allclose(approx["float32"], approx["float64"], atol=1e-6 * scale)
+    assert res["float32"].converged and abs(res["float32"].n_iter - res["float64"].n_iter) <= 3
 
 
 @pytest.mark.parametrize("name", sorted(PRECONDITIONERS))
@@ -64,7 +89,7 @@ def test_nystrom_matches_dense_nystrom(system):
     S = pc.columns_.numpy()
     Kn = K - 1e-6 * np.eye(len(K))
     ref = Kn[:, S] @ np.linalg.solve(Kn[np.ix_(S, S)], Kn[S, :])
-    approx = pc.U_.numpy() @ np.diag(pc.eig_.numpy()) @ pc.U_.numpy().T
+    approx = pc.factor().numpy() @ np.diag(pc.eig_.numpy()) @ pc.factor().numpy().T
     np.testing.assert_allclose(approx, ref, atol=1e-6 * np.abs(ref).max())
 
 
@@ -106,6 +131,8 @@ def test_bad_input(system):
         make_preconditioner("random", 5000).fit(op)
     with pytest.raises(ValueError, match="Unknown preconditioner 'levrage'"):
         make_preconditioner("levrage", 10)
+    with pytest.raises(ValueError, match="Unknown factor_dtype 'float16'"):
+        make_preconditioner("random", 10, factor_dtype="float16").fit(op)
     with pytest.raises(ValueError, match="Unknown pivoting"):
         make_preconditioner("cholesky", 10, pivoting="max").fit(op)
 
@@ -164,19 +191,24 @@ def test_estimator_solver_choice_and_errors(ethanol_ccsd):
     assert m._choose_solver(1000) == "cholesky"
     assert m._choose_solver(10**7) == "pcg"  # 800 TB kernel: never closed form
     assert m.auto_rank(21000) == round((36 * 21000**2 / 2) ** (1 / 3))
+    assert m.auto_factor_dtype(21000) == "float64"  # k = 1995: 0.34 GB
     assert m.auto_rank(270000) * 270000 * 8 <= 1.5e9
+    assert m.auto_factor_dtype(270000) == "float32"  # the rule's k = 11,000 needs 24 GB in float64
+    assert m.auto_rank(270000, factor_dtype="float32") == int(1.5e9 // (4 * 270000))
     # a memory budget (GB) moves the solver choice, the cache and the rank cap
     small = GDMLRegressor(max_memory=4)
     assert small._choose_solver(15000) == "cholesky" and small._choose_solver(16000) == "pcg"  # 1.8 / 2.05 GB
-    assert small.auto_rank(210000) == int(2.2e9 // (8 * 210000))  # 1309: 4.0 GB peak measured at k = 1500
-    assert small.auto_rank(210000, cache_bytes=1e9) == int(1.2e9 // (8 * 210000))
+    assert small.auto_rank(210000) == int(2.6e9 // (8 * 210000))
+    assert small.auto_rank(210000, factor_dtype="float32") == int(2.6e9 // (4 * 210000))  # 3095
+    assert small.auto_rank(210000, cache_bytes=1e9) == int(1.6e9 // (8 * 210000))
     tiny = GDMLRegressor(solver="cholesky", max_memory=1e-4)
     with pytest.raises(MemoryError, match="allowed by max_memory. Use solver='pcg'"):
         tiny.fit(d["R"][:20], d["F"][:20], z=d["z"])
     with pytest.warns(ConvergenceWarning):
         lean = GDMLRegressor(solver="pcg", max_memory=1e-4, max_iter=20).fit(d["R"][:20], d["F"][:20], z=d["z"])
     assert not lean.solve_info_["cached_coefficients"]  # 38 kB of coefficients > a quarter of 100 kB
-    assert 0 < lean.solve_info_["rank"] <= 0.55e5 // (8 * 20 * 21) == 16
+    assert 0 < lean.solve_info_["rank"] <= 0.65e5 // (4 * 20 * 21) == 38
+    assert lean.solve_info_["factor_dtype"] == "float32"
     with pytest.raises(ValueError, match="max_memory"):
         GDMLRegressor(max_memory=0).fit(d["R"][:5], d["F"][:5], z=d["z"])
     with pytest.raises(ValueError, match="Unknown preconditioner 'levrage'"):

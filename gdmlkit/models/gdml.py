@@ -73,6 +73,9 @@ class GDMLRegressor(BaseEstimator):
     n_inducing : int or 'auto', default='auto'
         Preconditioner rank k; 'auto' uses k = (c n^2 / 2)^(1/3) (n unknowns,
         c = ``rank_constant``), capped so the n x k factor takes at most 1.5 GB.
+        Where that cap binds, the factor is stored in float32 (leading eigenvectors
+        float64; ``factor_dtype`` of :class:`~gdmlkit.preconditioners.NystromPreconditioner`),
+        which doubles the rank in the same memory; ``preconditioner_options`` can set it.
     rank_constant : float, default=36.0
         The constant c of the automatic rank rule; 36 was the fastest measured for
         ethanol at N = 1000 (k = 2000 of n = 21,000), c = 1 needed 3x more iterations.
@@ -91,7 +94,7 @@ class GDMLRegressor(BaseEstimator):
         Memory budget of the fit in GB (default: the memory available when fitting).
         solver='auto' takes the closed form while its kernel needs at most half of
         it; cache_coefficients='auto' caches when that takes at most a quarter; the
-        automatic preconditioner rank keeps the n x k factor within 0.55 of it, less
+        automatic preconditioner rank keeps the n x k factor within 0.65 of it, less
         the cache (without a budget: within 1.5 GB).
     checkpoint : str, optional
         PCG checkpoint file: an interrupted fit resumes from it.
@@ -123,7 +126,8 @@ class GDMLRegressor(BaseEstimator):
     energy_unit_, length_unit_ : str or None
         Units of the training data (None when fitted on bare arrays without units).
     solve_info_ : dict
-        What the solver did (solver, jitter added, sizes, timings).
+        What the solver did (solver, jitter added, sizes, timings; for PCG the rank, factor_dtype,
+        iterations and residuals).
 
     Examples
     --------
@@ -302,17 +306,32 @@ class GDMLRegressor(BaseEstimator):
             return self.solver
         return "cholesky" if size * size * 8 < 0.5 * self._memory_budget() else "pcg"
 
-    def auto_rank(self, n, cache_bytes=0):
-        """Preconditioner rank for n unknowns: (c n^2 / 2)^(1/3), <= n, with the n x k float64 factor
-        within 1.5 GB, or with max_memory within 0.55 max_memory less `cache_bytes`."""
-        k = int(round((self.rank_constant * n * n / 2.0) ** (1.0 / 3.0)))
-        budget = 1.5e9 if self.max_memory is None else 0.55 * self.max_memory * 1e9 - cache_bytes
-        return int(max(1, min(k, n, budget // (8 * n))))
+    def _factor_budget(self, cache_bytes=0):
+        """Bytes the preconditioner's n x k factor may take: 1.5 GB, or 0.65 max_memory less the cache
+        (ethanol, N = 10000: a 2.5 GB float32 factor peaked at 3.8 GB in all)."""
+        return 1.5e9 if self.max_memory is None else 0.65 * self.max_memory * 1e9 - cache_bytes
+
+    def auto_factor_dtype(self, n, cache_bytes=0):
+        """'float64' when the rank rule's n x k float64 factor fits the factor budget, else 'float32'
+        (twice the rank in the same memory, see :class:`~gdmlkit.preconditioners.NystromPreconditioner`)."""
+        k = min(n, self._rule_rank(n))
+        return "float64" if 8 * n * k <= self._factor_budget(cache_bytes) else "float32"
+
+    def _rule_rank(self, n):
+        return int(round((self.rank_constant * n * n / 2.0) ** (1.0 / 3.0)))
+
+    def auto_rank(self, n, cache_bytes=0, factor_dtype="float64"):
+        """Preconditioner rank for n unknowns: (c n^2 / 2)^(1/3), <= n, with the n x k factor (8 or 4 bytes
+        per entry for `factor_dtype`) within 1.5 GB, or with max_memory within 0.65 max_memory less
+        `cache_bytes`."""
+        k = self._rule_rank(n)
+        size = 4 if factor_dtype == "float32" else 8
+        return int(max(1, min(k, n, self._factor_budget(cache_bytes) // (size * n))))
 
     def _solve_pcg(self, R, dp, y_vec):
         """Lazy operator + Nyström preconditioner + PCG."""
         cache = self.cache_coefficients
-        cache_bytes = HessianKernelOperator.coefficient_bytes(len(R), len(dp))
+        cache_bytes = HessianKernelOperator.coefficient_bytes(len(R), dp)
         if cache == "auto":
             cache = (self.backend != "keops" and torch.device(self.device).type == "cpu"
                      and cache_bytes <= 0.25 * self._memory_budget())
@@ -321,12 +340,15 @@ class GDMLRegressor(BaseEstimator):
                                    cache_coefficients=cache)
         y_vec = op.project(y_vec.reshape(op.n_train, op.n_atoms, 3))
         n = y_vec.size
-        if self.n_inducing == "auto":
-            rank = self.auto_rank(n, cache_bytes if cache else 0)
-        else:
-            rank = int(self.n_inducing)
         options = {"by_geometry": True} if self.preconditioner == "random" else {}
         options.update(self.preconditioner_options or {})
+        cache_bytes = cache_bytes if cache else 0
+        if "factor_dtype" not in options:
+            options["factor_dtype"] = self.auto_factor_dtype(n, cache_bytes)
+        if self.n_inducing == "auto":
+            rank = self.auto_rank(n, cache_bytes, options["factor_dtype"])
+        else:
+            rank = int(self.n_inducing)
         pc = make_preconditioner(self.preconditioner, rank, random_state=self.random_state, **options)
         t0 = time.perf_counter()
         if pc is not None:
@@ -337,7 +359,8 @@ class GDMLRegressor(BaseEstimator):
                   progress=self.progress)
         info = {"solver": "pcg", "size": n, "coordinates": op.coordinates, "backend": op.backend,
                 "preconditioner": self.preconditioner, "cached_coefficients": cache,
-                "rank": pc.rank_ if pc is not None else 0, "n_iter": res.n_iter, "converged": res.converged,
+                "rank": pc.rank_ if pc is not None else 0, "factor_dtype": options["factor_dtype"],
+                "n_iter": res.n_iter, "converged": res.converged,
                 "residuals": res.residuals, "t_preconditioner_s": t1 - t0, "t_solve_s": res.time_s}
         return op.lift(res.x).reshape(-1), info
 

@@ -20,14 +20,17 @@ class CholeskyNystrom(NystromPreconditioner):
     block : int
         Pivots chosen per step (columns are evaluated a block at a time).
     random_state : int, optional
+    factor_dtype : {'float64', 'float32'}
+        Storage of the final factor (see :class:`~gdmlkit.preconditioners.NystromPreconditioner`);
+        the build itself holds an n x k float64 array.
 
     The result equals the Nyström approximation on the chosen pivots.
     """
 
     name = "cholesky"
 
-    def __init__(self, rank, random_state=None, pivoting="greedy", block=1):
-        super().__init__(rank, random_state)
+    def __init__(self, rank, random_state=None, pivoting="greedy", block=1, factor_dtype="float64"):
+        super().__init__(rank, random_state, factor_dtype)
         self.pivoting = pivoting
         self.block = block
 

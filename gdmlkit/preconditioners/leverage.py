@@ -2,7 +2,7 @@
 
 import torch
 
-from .base import NystromPreconditioner, nystrom_factor
+from .base import NystromPreconditioner, NystromRows
 
 __all__ = ["LeverageNystrom"]
 
@@ -14,25 +14,26 @@ class LeverageNystrom(NystromPreconditioner):
     `rank` columns (l_i ≈ [B (B^T B + mu I)^-1 B^T]_ii); then `rank` columns are drawn
     without replacement with probabilities ∝ l_i. The ridge mu is the operator's lam,
     floored at ``ridge_floor * trace(K)/n`` so that near-singular kernels still give
-    informative scores.
+    informative scores. ``factor_dtype``: see
+    :class:`~gdmlkit.preconditioners.NystromPreconditioner`.
     """
 
     name = "leverage"
 
-    def __init__(self, rank, random_state=None, ridge_floor=1e-6):
-        super().__init__(rank, random_state)
+    def __init__(self, rank, random_state=None, ridge_floor=1e-6, factor_dtype="float64"):
+        super().__init__(rank, random_state, factor_dtype)
         self.ridge_floor = ridge_floor
 
     def _factor(self, op, rng):
         n = op.shape[0]
         diag = op.diagonal(with_lam=False)
         mu = max(float(op.lam), self.ridge_floor * float(diag.sum()) / n)
-        pilot = torch.as_tensor(rng.choice(n, self.rank, replace=False))
-        B = nystrom_factor(op.columns(pilot, with_lam=False), pilot)
-        k = B.shape[1]
-        M = B.T @ B + mu * torch.eye(k, dtype=B.dtype)
-        scores = (B * torch.linalg.solve(M, B.T).T).sum(1).clamp(min=0) + 1e-12
+        pilot = NystromRows(op, rng.choice(n, self.rank, replace=False))
+        G = pilot.gram()
+        L = torch.linalg.cholesky(G + mu * torch.eye(self.rank, dtype=G.dtype, device=G.device))
+        scores = torch.cat([(B * torch.cholesky_solve(B.T, L).T).sum(1)
+                            for B in map(pilot.rows, pilot.blocks())]).clamp(min=0) + 1e-12
         self.scores_ = scores
-        idx = torch.as_tensor(rng.choice(n, self.rank, replace=False, p=(scores / scores.sum()).numpy()))
-        self.columns_ = idx
-        return nystrom_factor(op.columns(idx, with_lam=False), idx)
+        idx = rng.choice(n, self.rank, replace=False, p=(scores / scores.sum()).cpu().numpy())
+        self.columns_ = torch.as_tensor(idx)
+        return NystromRows(op, idx)

@@ -3,7 +3,7 @@
 import numpy as np
 import torch
 
-from .base import NystromPreconditioner, nystrom_factor
+from .base import NystromPreconditioner, NystromRows
 
 __all__ = ["RandomNystrom"]
 
@@ -19,12 +19,14 @@ class RandomNystrom(NystromPreconditioner):
         Draw whole geometries (all their components) instead of single columns.
         Kernel columns are computed a geometry block at a time, so this makes the
         build up to 3N times cheaper for the same k.
+    factor_dtype : {'float64', 'float32'}
+        See :class:`~gdmlkit.preconditioners.NystromPreconditioner`.
     """
 
     name = "random"
 
-    def __init__(self, rank, random_state=None, by_geometry=False):
-        super().__init__(rank, random_state)
+    def __init__(self, rank, random_state=None, by_geometry=False, factor_dtype="float64"):
+        super().__init__(rank, random_state, factor_dtype)
         self.by_geometry = by_geometry
 
     def _factor(self, op, rng):
@@ -33,8 +35,7 @@ class RandomNystrom(NystromPreconditioner):
             c = n // op.n_train
             geoms = rng.permutation(op.n_train)[:-(-self.rank // c)]
             idx = (geoms[:, None] * c + np.arange(c)[None, :]).ravel()[:self.rank]
-            idx = torch.as_tensor(idx)
         else:
-            idx = torch.as_tensor(rng.choice(n, self.rank, replace=False))
-        self.columns_ = idx
-        return nystrom_factor(op.columns(idx, with_lam=False), idx)
+            idx = rng.choice(n, self.rank, replace=False)
+        self.columns_ = torch.as_tensor(idx)
+        return NystromRows(op, idx)

@@ -8,12 +8,15 @@ __all__ = ["SVDNystrom"]
 
 
 class SVDNystrom(NystromPreconditioner):
-    """Top-k eigenpairs of the dense kernel; needs ``op.to_dense()`` (O(n^2) memory, O(n^3) time)."""
+    """Top-k eigenpairs of the dense kernel; needs ``op.to_dense()`` (O(n^2) memory, O(n^3) time).
+
+    ``factor_dtype``: see :class:`~gdmlkit.preconditioners.NystromPreconditioner`.
+    """
 
     name = "svd"
 
-    def __init__(self, rank, random_state=None, max_n=40000):
-        super().__init__(rank, random_state)
+    def __init__(self, rank, random_state=None, max_n=40000, factor_dtype="float64"):
+        super().__init__(rank, random_state, factor_dtype)
         self.max_n = max_n
 
     def _factor(self, op, rng):
