@@ -42,9 +42,10 @@ def test_symmetric_and_plain_products_equal_dense(small, perms):
     dp = permutation_desc_index(perms)
     K = HessianKernelOperator(small, dp, 10.0, lam=1e-4, backend="torch").to_dense()
     V = np.random.default_rng(1).normal(size=(K.shape[0], 2))
-    for block in (7, None):
-        op = HessianKernelOperator(small, dp, 10.0, lam=1e-4, backend="torch", block_size=block)
-        assert op.symmetric == (len(perms) == 6)
+    for block, symmetry in ((7, True), (None, True), (7, False)):
+        op = HessianKernelOperator(small, dp, 10.0, lam=1e-4, backend="torch", block_size=block,
+                                   pair_symmetry=symmetry)
+        assert op.symmetric == (symmetry and len(perms) == 6)
         np.testing.assert_allclose(op.matvec(V), K @ V, rtol=1e-10, atol=1e-12 * np.abs(K @ V).max())
 
 

@@ -7,6 +7,7 @@ import torch
 from gdmlkit.exceptions import ConvergenceWarning
 from gdmlkit.kernels.operator import HessianKernelOperator
 from gdmlkit.preconditioners import MIXED_RATIO, PRECONDITIONERS, make_preconditioner
+from gdmlkit.preconditioners.base import add_gram, symmetrized
 from gdmlkit.solvers.pcg import pcg
 from gdmlkit.symmetry import permutation_desc_index
 
@@ -58,6 +59,16 @@ def test_preconditioner_inverse_equals_dense_woodbury(system, name, dtype):
     P = dense_preconditioner(pc, len(b))
     np.testing.assert_allclose(pc.apply(r), np.linalg.solve(P, r), rtol=1e-8, atol=1e-10 * np.abs(r).max())
     assert pc.rank_ <= 80
+
+
+def test_gram_accumulation_equals_full_product():
+    """add_gram (BLAS syrk, upper triangle) over row blocks, contiguous or transposed views, = B^T B."""
+    B = torch.from_numpy(np.random.default_rng(0).normal(size=(50, 7)))
+    Bt = B.T.contiguous().T  # same values, column-major (not contiguous)
+    G = None
+    for block in (B[:20], Bt[20:35], B[35:]):
+        G = add_gram(G, block)
+    np.testing.assert_allclose(symmetrized(G).numpy(), (B.T @ B).numpy(), rtol=1e-13, atol=1e-13)
 
 
 def test_float32_factor_keeps_the_low_rank_approximation_and_iterations(system):

@@ -64,10 +64,14 @@ class HessianKernelOperator:
         Torch backend: keep the pairwise Hessian coefficients a, b in memory
         (8-16 n^2 P bytes, see :meth:`coefficient_bytes`), so each product skips the
         distances and exponentials.
+    pair_symmetry : bool, default True
+        Let the torch backend evaluate each pair of geometry blocks once where the
+        permutations form a group (``symmetric`` tells whether it does); False forces the
+        sum over all pairs (for comparisons).
     """
 
     def __init__(self, R, desc_perms, sigma, lam=0.0, *, coordinates="cartesian", backend="auto", device="cpu",
-                 block_size=None, descriptor=None, cache_coefficients=False):
+                 block_size=None, descriptor=None, cache_coefficients=False, pair_symmetry=True):
         if backend not in _BACKENDS:
             raise ValueError(f"Unknown backend {backend!r}; expected one of {list(_BACKENDS)}.")
         if coordinates not in ("cartesian", "internal"):
@@ -94,7 +98,7 @@ class HessianKernelOperator:
         self.n_perms = self.dp.shape[0]
         D = self.x.shape[1]
         self.XP = self.x[:, self.dp].reshape(-1, D)
-        self.symmetric = self.backend == "torch" and SymmetricHessianPairs.applies(self.dp)
+        self.symmetric = pair_symmetry and self.backend == "torch" and SymmetricHessianPairs.applies(self.dp)
         if self.symmetric:
             self.pairs = SymmetricHessianPairs(self.x, self.dp, self.sigma, block=block_size)
         else:
@@ -226,6 +230,12 @@ class HessianKernelOperator:
     def flops_per_matvec(self):
         """Floating-point operations of one product by the torch backend's algorithm: per pair
         8 D + 6 in four matrix products (:class:`~gdmlkit.kernels.matern.HessianPairs`) and 8
-        elementwise (the Jacobian contractions, O(n D c), are left out)."""
+        elementwise; with the symmetric product, pairs of distinct geometry blocks are evaluated once
+        for 14 D + 18 (three more products and two passes). The Jacobian contractions, O(n D c),
+        are left out."""
         n, nP, D = self.n_train, self.XP.shape[0], self.x.shape[1]
-        return n * nP * (8 * D + 14)
+        if not self.symmetric:
+            return n * nP * (8 * D + 14)
+        g, P = self.pairs.rows, self.n_perms
+        diag = sum(min(g, n - s) ** 2 * P for s in range(0, n, g))
+        return diag * (8 * D + 14) + (n * nP - diag) // 2 * (14 * D + 18)

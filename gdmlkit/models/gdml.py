@@ -87,7 +87,7 @@ class GDMLRegressor(BaseEstimator):
         Kernel operator backend for PCG.
     cache_coefficients : {'auto', True, False}, default='auto'
         PCG, torch backend: keep the pairwise kernel coefficients in memory
-        (16 n_train^2 n_perms bytes) so each CG product skips distances and
+        (about 8 n_train^2 n_perms bytes) so each CG product skips distances and
         exponentials. 'auto' caches on the CPU when they take at most a quarter
         of the available memory.
     max_memory : float, optional
