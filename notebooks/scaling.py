@@ -58,8 +58,9 @@ for row in pcg_rows:
     elif row["code"] == "closed form":
         label = "gdmlkit, closed form (Cholesky)"
     else:
-        cached = "cached coefficients" if "cached" in row["backend"] else "no cache"
-        label = f"gdmlkit, PCG ({row['preconditioner']} Nyström, {cached})"
+        pc, _, factor = row["preconditioner"].partition(" (")  # e.g. "random (float32 factor)"
+        notes = ["cached coefficients" if "cached" in row["backend"] else "no cache"] + ([factor[:-1]] if factor else [])
+        label = f"gdmlkit, PCG ({pc} Nyström, {', '.join(notes)})"
     series.setdefault(label, []).append((int(row["N train"]), float(row["wall s"]), float(row["peak RSS GB"])))
 for label, points in series.items():
     print(f"{label:<35}", "  ".join(f"N={N}: {t:.1f} s, {m:.2f} GB" for N, t, m in points))

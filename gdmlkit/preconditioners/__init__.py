@@ -1,13 +1,13 @@
 """Preconditioners for PCG on (K + lam I): Nyström variants sharing one interface."""
 
-from .base import MIXED_RATIO, NystromPreconditioner
+from .base import MIXED_RATIO, NystromPreconditioner, NystromRows
 from .cholesky import CholeskyNystrom
 from .leverage import LeverageNystrom
 from .random import RandomNystrom
 from .svd import SVDNystrom
 
-__all__ = ["NystromPreconditioner", "MIXED_RATIO", "RandomNystrom", "LeverageNystrom", "CholeskyNystrom", "SVDNystrom",
-           "make_preconditioner", "PRECONDITIONERS"]
+__all__ = ["NystromPreconditioner", "NystromRows", "MIXED_RATIO", "RandomNystrom", "LeverageNystrom",
+           "CholeskyNystrom", "SVDNystrom", "make_preconditioner", "PRECONDITIONERS"]
 
 PRECONDITIONERS = {c.name: c for c in (RandomNystrom, LeverageNystrom, CholeskyNystrom, SVDNystrom)}
 

@@ -16,7 +16,8 @@ B B^T by ~1e-7 λ_i, far above λ_k. The low-rank matrix is then F F^T with
 F = Ũ Λ^1/2 (Ũ the stored U) and P is built, as above, from the exact float64
 eigendecomposition of that F F^T, so P stays symmetric positive definite. Applying it
 converts row blocks of Ũ to float64 on the fly. This halves the preconditioner's
-memory; on ethanol (N = 1000, k = 1995) PCG needed the same 197 iterations.
+memory; on ethanol (N = 1000, k = 1995) PCG needed 208 iterations, against 197 with
+a float64 factor.
 """
 
 import time
@@ -33,7 +34,7 @@ __all__ = ["NystromPreconditioner", "NystromRows", "MIXED_RATIO", "add_gram", "s
 #: count; storing every column in float32 cost 11 % more iterations).
 MIXED_RATIO = 1e5
 
-_DTYPES = {"float64": torch.float64, "float32": torch.float32}
+_FACTOR_DTYPES = ("float64", "float32")
 
 
 def _row_blocks(n, k, target=2**22):
@@ -159,7 +160,7 @@ class NystromPreconditioner(ABC):
         if self.rank > n:
             raise ValueError(f"rank == {self.rank} exceeds the system size n == {n}; choose rank <= n "
                              "(a few percent of n is typical).")
-        if self.factor_dtype not in _DTYPES:
+        if self.factor_dtype not in _FACTOR_DTYPES:
             raise ValueError(f"Unknown factor_dtype {self.factor_dtype!r}; expected 'float64' or 'float32'.")
 
     @abstractmethod
