@@ -79,8 +79,9 @@ class _RowSource:
 class NystromRows(_RowSource):
     """Row blocks of the Nyström factor B = C L^-T of columns C = K[:, idx], L L^T = K[idx, idx].
 
-    The rows are computed from the operator when asked for, so B (n, k) is never held:
-    building a preconditioner reads it twice and stores only the result. A shift
+    The rows are computed from the operator when asked for, so B (n, k) need not be held:
+    a float32 factor is built by reading it twice, storing only the result (a float64
+    factor, as large as B, is built from :meth:`materialize` in one pass). A shift
     ``rel_shift * trace(W) / k`` keeps the Cholesky of W = K[idx, idx] stable.
     """
 
@@ -109,6 +110,13 @@ class NystromRows(_RowSource):
         """B[sl] (float64)."""
         C = self.op.columns(self.idx, with_lam=False, rows=torch.arange(sl.start, sl.stop))
         return torch.linalg.solve_triangular(self.L, C.T, upper=False).T
+
+    def materialize(self):
+        """B (n, k) as one float64 tensor."""
+        B = torch.empty(self.shape, dtype=torch.float64, device=self.L.device)
+        for sl in self.blocks():
+            B[sl] = self.rows(sl)
+        return B
 
 
 class _TensorRows(_RowSource):
@@ -174,6 +182,8 @@ class NystromPreconditioner(ABC):
         self._check_params(n)
         rng = np.random.default_rng(self.random_state)
         src = self._factor(op, rng)
+        if isinstance(src, NystromRows) and self.factor_dtype == "float64":
+            src = src.materialize()  # U takes n x k float64 anyway: one pass over the kernel, not two
         src = _TensorRows(src) if isinstance(src, torch.Tensor) else src
         dev = op.device
         # spectrum of B B^T from the small k x k Gram matrix (cheaper than an SVD of B)
