@@ -2,7 +2,7 @@
 
 The operation count is that of the torch backend's algorithm (``flops_per_matvec``);
 the machine reference is the GFLOP/s of a large float64 matrix product on the same device.
-'(cached)' rows keep the pairwise coefficients in memory (``cache_coefficients``, 16 N^2 P bytes).
+'(cached)' rows keep the pairwise coefficients in memory (``cache_coefficients``, about 8 N^2 P bytes).
 Usage: ``python benchmarks/matvec.py [--sizes 1000 5000 10000] [--device cpu]``
 """
 
@@ -49,8 +49,8 @@ def main():
         R = d["R"][np.random.default_rng(0).permutation(len(d["E"]))[:n]]
         dp = permutation_desc_index(find_permutations(R, d["z"]))
         variants = [("torch", False, False), ("torch", False, True)]
-        if a.device == "cpu" and HessianKernelOperator.coefficient_bytes(n, len(dp)) < 6e9:
-            variants.append(("torch", True, False))
+        if a.device == "cpu" and HessianKernelOperator.coefficient_bytes(n, dp) < 6e9:
+            variants.append(("torch", True, True))
         variants += [(b, False, False) for b in backends if b != "torch"]  # KeOps last: its OpenMP threads linger
         for backend, cache, symmetric in variants:
             op = HessianKernelOperator(R, dp, 10.0, lam=1e-10, backend=backend, device=a.device,

@@ -49,16 +49,17 @@ def test_symmetric_and_plain_products_equal_dense(small, perms):
         np.testing.assert_allclose(op.matvec(V), K @ V, rtol=1e-10, atol=1e-12 * np.abs(K @ V).max())
 
 
-def test_cached_coefficients_equal_dense(small):
-    dp = permutation_desc_index(ETHANOL_PERMS)
+@pytest.mark.parametrize("perms", [ETHANOL_PERMS, ETHANOL_PERMS[[0, 4]]], ids=["group", "not-a-group"])
+def test_cached_coefficients_equal_dense(small, perms):
+    dp = permutation_desc_index(perms)
     op = HessianKernelOperator(small, dp, 10.0, lam=1e-4, block_size=7, cache_coefficients=True)
-    assert not op.symmetric  # cached coefficients are read for every pair
     K = op.to_dense()
     V = np.random.default_rng(1).normal(size=(K.shape[0], 2))
     for _ in range(2):  # the cache is reused, not consumed
         np.testing.assert_allclose(op.matvec(V), K @ V, rtol=1e-10, atol=1e-12 * np.abs(K @ V).max())
-    assert HessianKernelOperator.coefficient_bytes(25, 6) == sum(8 * c.numel() for blk in op._coef
-                                                                 for pair in blk for c in pair)
+    default = HessianKernelOperator(small, dp, 10.0, cache_coefficients=True)
+    flat = default._coef if default.symmetric else [t for blk in default._coef for t in blk]
+    assert HessianKernelOperator.coefficient_bytes(25, dp) == sum(8 * c.numel() for pair in flat for c in pair)
     if keops_available():
         with pytest.raises(ValueError, match="cache_coefficients=True needs backend='torch'"):
             HessianKernelOperator(small, dp, 10.0, backend="keops", cache_coefficients=True)

@@ -185,7 +185,19 @@ class SymmetricHessianPairs(HessianPairs):
         inverse = {tuple(sorted(range(len(p)), key=p.__getitem__)) for p in perms}
         return inverse == perms
 
-    def product(self, U):
+    def _pairs(self):
+        nb = len(self._tiles)
+        return [(I, J) for I in range(nb) for J in range(I, nb)]
+
+    def coefficients(self):
+        """Pair coefficients (a', e) of every tile (I, J >= I): about 8 n (n + block) P bytes."""
+        out = []
+        for I, J in self._pairs():
+            xa = self._augment(self.x[I * self.rows:(I + 1) * self.rows])
+            out.append(self._tile_coefficients(xa, self._tiles[J])[:2])
+        return out
+
+    def product(self, U, coefficients=None):
         """y (n, D): y_i = sum_jP [a S_P u_j - b d_ijP (d_ijP . S_P u_j)] for U (n, D)."""
         n, D = self.x.shape
         UP = U[:, self.dp].reshape(-1, D)
@@ -193,19 +205,22 @@ class SymmetricHessianPairs(HessianPairs):
         xu = (self.x * U).sum(1, keepdim=True)
         Fa, G = torch.zeros_like(U), torch.zeros(n, D + 1, dtype=U.dtype, device=U.device)
         Za, Zg = torch.zeros_like(UP), torch.zeros(len(UP), D + 1, dtype=U.dtype, device=U.device)
-        for I in range(len(self._tiles)):
-            ri = slice(I * self.rows, (I + 1) * self.rows)
-            xa = self._augment(self.x[ri])
-            for J in range(I, len(self._tiles)):
-                t = self._tiles[J]
+        xa, I_prev = None, -1
+        for pos, (I, J) in enumerate(self._pairs()):
+            ri, t = slice(I * self.rows, (I + 1) * self.rows), self._tiles[J]
+            if coefficients is not None:
+                a, e = coefficients[pos]
+            else:
+                if I != I_prev:
+                    xa, I_prev = self._augment(self.x[ri]), I
                 a, e, _ = self._tile_coefficients(xa, t)
-                if J > I:  # transposed sum first: dv_ijP = d_ijP . u_i = x_i . u_i - XP_jP . u_i
-                    dv = torch.addmm(xu[ri], U[ri], self.XP[t].T, alpha=-1.0)
-                    Za[t].addmm_(a.T, U[ri])
-                    Zg[t].addmm_(dv.mul_(e).T, self._x1[ri])
-                du = torch.addmm(XP_UP[None, t], self.x[ri], UP[t].T, beta=-1.0)  # d_ijP . S_P u_j
-                Fa[ri].addmm_(a, UP[t])
-                G[ri].addmm_(du.mul_(e), self._B3[t])
+            if J > I:  # transposed sum first: dv_ijP = d_ijP . u_i = x_i . u_i - XP_jP . u_i
+                dv = torch.addmm(xu[ri], U[ri], self.XP[t].T, alpha=-1.0)
+                Za[t].addmm_(a.T, U[ri])
+                Zg[t].addmm_(dv.mul_(e).T, self._x1[ri])
+            du = torch.addmm(XP_UP[None, t], self.x[ri], UP[t].T, beta=-1.0)  # d_ijP . S_P u_j
+            Fa[ri].addmm_(a, UP[t])
+            G[ri].addmm_(du.mul_(e), self._B3[t])
         y = self._ca * Fa + self._cb * (G[:, :D] - G[:, D:] * self.x)
         z = self._ca * Za - self._cb * (Zg[:, :D] - Zg[:, D:] * self.XP)
         P = self.dp.shape[0]

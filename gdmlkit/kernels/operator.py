@@ -53,20 +53,19 @@ class HessianKernelOperator:
     device : str
         'cpu' or a CUDA device.
     block_size : int, optional
-        Rows (geometries) per block for the torch backend. Without the coefficient cache,
-        and when the permutations form a group (the usual case), the torch backend evaluates
-        each pair of geometry blocks once and uses the kernel's symmetry for the other half
-        (:class:`~gdmlkit.kernels.matern.SymmetricHessianPairs`, 1.5x faster at N = 10000).
+        Rows (geometries) per block for the torch backend. When the permutations form a
+        group (the usual case), the torch backend evaluates each pair of geometry blocks
+        once and uses the kernel's symmetry for the other half
+        (:class:`~gdmlkit.kernels.matern.SymmetricHessianPairs`, 1.3x faster).
     descriptor : InverseDistanceDescriptor, optional
         Descriptor of the geometries (default: the molecular one for n_atoms; a
         :class:`~gdmlkit.descriptors.PeriodicInverseDistanceDescriptor` for supercells).
     cache_coefficients : bool, default False
         Torch backend: keep the pairwise Hessian coefficients a, b in memory
-        (16 n^2 P bytes, see :meth:`coefficient_bytes`), so each product skips the
-        distances and exponentials (then every pair is evaluated: with the coefficients
-        read from memory, the symmetric product measured no faster).
+        (8-16 n^2 P bytes, see :meth:`coefficient_bytes`), so each product skips the
+        distances and exponentials.
     pair_symmetry : bool, default True
-        Let the uncached torch backend evaluate each pair of geometry blocks once where the
+        Let the torch backend evaluate each pair of geometry blocks once where the
         permutations form a group (``symmetric`` tells whether it does); False forces the
         sum over all pairs (for comparisons).
     """
@@ -99,24 +98,31 @@ class HessianKernelOperator:
         self.n_perms = self.dp.shape[0]
         D = self.x.shape[1]
         self.XP = self.x[:, self.dp].reshape(-1, D)
-        if cache_coefficients and self.backend != "torch":
-            raise ValueError("cache_coefficients=True needs backend='torch' (KeOps recomputes them on the fly).")
-        self.symmetric = (pair_symmetry and self.backend == "torch" and not cache_coefficients
-                          and SymmetricHessianPairs.applies(self.dp))
+        self.symmetric = pair_symmetry and self.backend == "torch" and SymmetricHessianPairs.applies(self.dp)
         if self.symmetric:
             self.pairs = SymmetricHessianPairs(self.x, self.dp, self.sigma, block=block_size)
         else:
             self.pairs = HessianPairs(self.XP, self.sigma)
         self.block_size = block_size or min(self.n_train, self.pairs.rows)
+        if cache_coefficients and self.backend != "torch":
+            raise ValueError("cache_coefficients=True needs backend='torch' (KeOps recomputes them on the fly).")
         self._coef = None
-        if cache_coefficients:
+        if cache_coefficients and self.symmetric:
+            self._coef = self.pairs.coefficients()
+        elif cache_coefficients:
             self._coef = [self.pairs.coefficients(self.x[s:s + self.block_size])
                           for s in range(0, self.n_train, self.block_size)]
 
     @staticmethod
-    def coefficient_bytes(n_train, n_perms):
-        """Memory (bytes) of the cached pairwise coefficients for n_train geometries and n_perms permutations."""
-        return 16 * n_train * n_train * n_perms
+    def coefficient_bytes(n_train, desc_perms):
+        """Memory (bytes) of the cached pairwise coefficients of n_train geometries under `desc_perms`:
+        16 n^2 P, or for a permutation group only the block pairs I <= J (8 n (n + block) P)."""
+        P = len(desc_perms)
+        if not SymmetricHessianPairs.applies(torch.as_tensor(np.asarray(desc_perms))):
+            return 16 * n_train * n_train * P
+        g = SymmetricHessianPairs.default_block(n_train, P)
+        sizes = [min(g, n_train - s) for s in range(0, n_train, g)]
+        return 16 * P * sum(a * b for i, a in enumerate(sizes) for b in sizes[i:])
 
     @property
     def shape(self):
@@ -142,7 +148,7 @@ class HessianKernelOperator:
     def _descriptor_matvec(self, U):
         """y_i = sum_jP [a S_P u_j - b d (d . S_P u_j)] for U (n, D) -> (n, D)."""
         if self.symmetric:
-            return self.pairs.product(U)
+            return self.pairs.product(U, self._coef)
         D = U.shape[1]
         UP = U[:, self.dp].reshape(-1, D)
         if self.backend == "keops":
@@ -198,7 +204,11 @@ class HessianKernelOperator:
                 pos_r = (inv_r[sel_r] - rs) * c + rows[sel_r] % c
                 gr = geo_r[rs:rs + step_r]
                 blk = kernel_blocks(self.x[gr], self.J[gr], xc, Jc, self.sigma)["FF"]
-                out[sel_r[:, None], sel_c[None, :]] = blk[pos_r[:, None], pos_c[None, :]]
+                blk = blk.index_select(0, pos_r).index_select(1, pos_c)
+                if len(sel_c) == len(cols):  # all columns at once: a row scatter (cheaper than 2-D indexing)
+                    out.index_copy_(0, sel_r, blk)
+                else:
+                    out[sel_r[:, None], sel_c[None, :]] = blk
         if with_lam:
             out += self.lam * (rows[:, None] == cols[None, :]).to(out.dtype)
         return out

@@ -87,7 +87,7 @@ class GDMLRegressor(BaseEstimator):
         Kernel operator backend for PCG.
     cache_coefficients : {'auto', True, False}, default='auto'
         PCG, torch backend: keep the pairwise kernel coefficients in memory
-        (16 n_train^2 n_perms bytes) so each CG product skips distances and
+        (about 8 n_train^2 n_perms bytes) so each CG product skips distances and
         exponentials. 'auto' caches on the CPU when they take at most a quarter
         of the available memory.
     max_memory : float, optional
@@ -331,7 +331,7 @@ class GDMLRegressor(BaseEstimator):
     def _solve_pcg(self, R, dp, y_vec):
         """Lazy operator + Nyström preconditioner + PCG."""
         cache = self.cache_coefficients
-        cache_bytes = HessianKernelOperator.coefficient_bytes(len(R), len(dp))
+        cache_bytes = HessianKernelOperator.coefficient_bytes(len(R), dp)
         if cache == "auto":
             cache = (self.backend != "keops" and torch.device(self.device).type == "cpu"
                      and cache_bytes <= 0.25 * self._memory_budget())
