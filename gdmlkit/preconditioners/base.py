@@ -65,18 +65,15 @@ def symmetrized(G):
     return G if G.device.type != "cpu" else torch.triu(G) + torch.triu(G, 1).T
 
 
-class _RowSource:
-    """Row-block access to a factor B (n, k): ``blocks()`` lists row slices, ``rows(sl)`` gives B[sl]."""
-
-    def gram(self):
-        """B^T B (k, k) accumulated over the row blocks."""
-        G = None
-        for sl in self.blocks():
-            G = add_gram(G, self.rows(sl))
-        return symmetrized(G)
+def _gram(self):
+    """B^T B (k, k), accumulated over the row blocks ``rows(sl)`` for ``sl`` in ``blocks()``."""
+    G = None
+    for sl in self.blocks():
+        G = add_gram(G, self.rows(sl))
+    return symmetrized(G)
 
 
-class NystromRows(_RowSource):
+class NystromRows:
     """Row blocks of the Nyström factor B = C L^-T of columns C = K[:, idx], L L^T = K[idx, idx].
 
     The rows are computed from the operator when asked for, so B (n, k) need not be held:
@@ -111,6 +108,8 @@ class NystromRows(_RowSource):
         C = self.op.columns(self.idx, with_lam=False, rows=torch.arange(sl.start, sl.stop))
         return torch.linalg.solve_triangular(self.L, C.T, upper=False).T
 
+    gram = _gram
+
     def materialize(self):
         """B (n, k) as one float64 tensor."""
         B = torch.empty(self.shape, dtype=torch.float64, device=self.L.device)
@@ -119,7 +118,7 @@ class NystromRows(_RowSource):
         return B
 
 
-class _TensorRows(_RowSource):
+class _TensorRows:
     """Row-block access to a factor held as one float64 tensor (B[sl] is a view)."""
 
     def __init__(self, B):
@@ -131,6 +130,8 @@ class _TensorRows(_RowSource):
 
     def rows(self, sl):
         return self.B[sl]
+
+    gram = _gram
 
 
 class NystromPreconditioner(ABC):
@@ -150,8 +151,8 @@ class NystromPreconditioner(ABC):
     ----------
     rank_ : int
         Rank actually used (may be lower when columns are dependent).
-    eig_ : (rank_,) tensor
-        Eigenvalues of the low-rank approximation, descending.
+    eig_ : tensor
+        The ``rank_`` eigenvalues of the low-rank approximation, descending.
     build_time_s_ : float
     """
 
@@ -227,7 +228,7 @@ class NystromPreconditioner(ABC):
         return (W * ((lam2[0] + mu) / (lam2 + mu) - 1.0)) @ W.T
 
     def factor(self):
-        """The stored eigenvector factor Ũ (n, rank_) as one float64 tensor (tests and small problems)."""
+        """The stored eigenvector factor Ũ (n x ``rank_``) as one float64 tensor (tests, small problems)."""
         return torch.cat([self._U64, self._U32.to(torch.float64)], 1)
 
     def _transpose_apply(self, r):
