@@ -151,7 +151,7 @@ class SymmetricHessianPairs(HessianPairs):
         z_jP = sum_i [ a u_i - b (d_ijP . u_i) d_ijP ],    y_j += S_P^T z_jP
 
     The transposed sum costs three matrix products of the tile but no distances or
-    exponentials: 1.5x faster than :class:`HessianPairs` on ethanol at N = 10000. This
+    exponentials: 1.35x faster than :class:`HessianPairs` on ethanol at N = 10000. This
     needs the permutations to form a group (closed under inverses; :meth:`applies`).
 
     Parameters
