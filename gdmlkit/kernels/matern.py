@@ -185,17 +185,16 @@ class SymmetricHessianPairs(HessianPairs):
         inverse = {tuple(sorted(range(len(p)), key=p.__getitem__)) for p in perms}
         return inverse == perms
 
-    def _pairs(self):
-        nb = len(self._tiles)
-        return [(I, J) for I in range(nb) for J in range(I, nb)]
+    def _tile_pairs(self):
+        """(I, J, augmented row descriptors of block I) for every tile pair J >= I."""
+        for I in range(len(self._tiles)):
+            xa = self._augment(self.x[I * self.rows:(I + 1) * self.rows])
+            for J in range(I, len(self._tiles)):
+                yield I, J, xa
 
     def coefficients(self):
         """Pair coefficients (a', e) of every tile (I, J >= I): about 8 n (n + block) P bytes."""
-        out = []
-        for I, J in self._pairs():
-            xa = self._augment(self.x[I * self.rows:(I + 1) * self.rows])
-            out.append(self._tile_coefficients(xa, self._tiles[J])[:2])
-        return out
+        return [self._tile_coefficients(xa, self._tiles[J])[:2] for _, J, xa in self._tile_pairs()]
 
     def product(self, U, coefficients=None):
         """y (n, D): y_i = sum_jP [a S_P u_j - b d_ijP (d_ijP . S_P u_j)] for U (n, D)."""
@@ -205,14 +204,11 @@ class SymmetricHessianPairs(HessianPairs):
         xu = (self.x * U).sum(1, keepdim=True)
         Fa, G = torch.zeros_like(U), torch.zeros(n, D + 1, dtype=U.dtype, device=U.device)
         Za, Zg = torch.zeros_like(UP), torch.zeros(len(UP), D + 1, dtype=U.dtype, device=U.device)
-        xa, I_prev = None, -1
-        for pos, (I, J) in enumerate(self._pairs()):
+        for pos, (I, J, xa) in enumerate(self._tile_pairs()):
             ri, t = slice(I * self.rows, (I + 1) * self.rows), self._tiles[J]
             if coefficients is not None:
                 a, e = coefficients[pos]
             else:
-                if I != I_prev:
-                    xa, I_prev = self._augment(self.x[ri]), I
                 a, e, _ = self._tile_coefficients(xa, t)
             if J > I:  # transposed sum first: dv_ijP = d_ijP . u_i = x_i . u_i - XP_jP . u_i
                 dv = torch.addmm(xu[ri], U[ri], self.XP[t].T, alpha=-1.0)

@@ -231,11 +231,15 @@ class NystromPreconditioner(ABC):
         """The stored eigenvector factor Ũ (n x ``rank_``) as one float64 tensor (tests, small problems)."""
         return torch.cat([self._U64, self._U32.to(torch.float64)], 1)
 
+    def _blocks32(self):
+        """Row blocks of the float32 part, converted to float64 about 4 MB at a time."""
+        return _row_blocks(self._U32.shape[0], self._U32.shape[1], target=2**19)
+
     def _transpose_apply(self, r):
         """Ũ^T r (rank_,) in float64, converting float32 row blocks on the fly."""
         out = self._U64.T @ r
         lo = torch.zeros(self._U32.shape[1], dtype=torch.float64, device=r.device)
-        for sl in _row_blocks(self._U32.shape[0], self._U32.shape[1], target=2**19):
+        for sl in self._blocks32():
             lo.addmv_(self._U32[sl].T.to(torch.float64), r[sl])
         return torch.cat([out, lo])
 
@@ -246,7 +250,7 @@ class NystromPreconditioner(ABC):
         w = self._M @ self._transpose_apply(rt)
         m = self._U64.shape[1]
         out = torch.addmv(rt, self._U64, w[:m])
-        for sl in _row_blocks(self._U32.shape[0], self._U32.shape[1], target=2**19):
+        for sl in self._blocks32():
             out[sl].addmv_(self._U32[sl].to(torch.float64), w[m:])
         return out.cpu().numpy() if is_np else out
 
