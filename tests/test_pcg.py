@@ -132,6 +132,21 @@ def test_warm_start_and_nonconvergence_warning(system):
     assert not res.converged and len(res.residuals) == 4
 
 
+def test_numpy_callables_and_aliasing_preconditioner():
+    """A plain numpy matvec, and a preconditioner returning its own input (the identity), give
+    the dense solution and the unpreconditioned iterates: the solver copies what it keeps."""
+    rng = np.random.default_rng(3)
+    Q = rng.standard_normal((60, 60))
+    A = Q @ Q.T + 60 * np.eye(60)
+    b = rng.standard_normal(60)
+    plain = pcg(lambda v: A @ v, b, tol=1e-10)
+    ident = pcg(lambda v: A @ v, b, precond=lambda r: r, tol=1e-10)
+    assert isinstance(plain.x, np.ndarray) and plain.converged
+    np.testing.assert_allclose(plain.x, np.linalg.solve(A, b), rtol=1e-8)
+    assert ident.n_iter == plain.n_iter
+    np.testing.assert_allclose(ident.residuals, plain.residuals, rtol=1e-10)
+
+
 def test_bad_input(system):
     op, _, b, _ = system
     with pytest.raises(ValueError, match="tol == 0, must be > 0"):
