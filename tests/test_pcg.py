@@ -221,6 +221,9 @@ def test_estimator_solver_choice_and_errors(ethanol_ccsd):
     assert m.auto_rank(270000) * 270000 * 8 <= 1.5e9
     assert m.auto_factor_dtype(270000) == "float32"  # the rule's k = 11,000 needs 24 GB in float64
     assert m.auto_rank(270000, factor_dtype="float32") == int(1.5e9 // (4 * 270000))
+    # a given rank decides the storage by its own size
+    assert m.auto_factor_dtype(270000, rank=500) == "float64"  # 1.08 GB
+    assert m.auto_factor_dtype(21000, rank=10000) == "float32"  # 1.68 GB
     # a memory budget (GB) moves the solver choice, the cache and the rank cap
     small = GDMLRegressor(max_memory=4)
     assert small._choose_solver(15000) == "cholesky" and small._choose_solver(16000) == "pcg"  # 1.8 / 2.05 GB
@@ -235,6 +238,10 @@ def test_estimator_solver_choice_and_errors(ethanol_ccsd):
     assert not lean.solve_info_["cached_coefficients"]  # 38 kB of coefficients > a quarter of 100 kB
     assert 0 < lean.solve_info_["rank"] <= 0.65e5 // (4 * 20 * 21) == 38
     assert lean.solve_info_["factor_dtype"] == "float32"
+    with pytest.warns(ConvergenceWarning):
+        given = GDMLRegressor(solver="pcg", max_memory=1e-4, max_iter=2, n_inducing=5).fit(d["R"][:20], d["F"][:20],
+                                                                                          z=d["z"])
+    assert given.solve_info_["rank"] == 5 and given.solve_info_["factor_dtype"] == "float64"  # 17 kB of factor
     with pytest.raises(ValueError, match="max_memory"):
         GDMLRegressor(max_memory=0).fit(d["R"][:5], d["F"][:5], z=d["z"])
     with pytest.raises(ValueError, match="Unknown preconditioner 'levrage'"):

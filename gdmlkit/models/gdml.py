@@ -75,7 +75,8 @@ class GDMLRegressor(BaseEstimator):
         c = ``rank_constant``), capped so the n x k factor takes at most 1.5 GB.
         Where that cap binds, the factor is stored in float32 (leading eigenvectors
         float64; ``factor_dtype`` of :class:`~gdmlkit.preconditioners.NystromPreconditioner`),
-        which doubles the rank in the same memory; ``preconditioner_options`` can set it.
+        which doubles the rank in the same memory; so is a given k whose float64 factor
+        would exceed that budget. ``preconditioner_options`` can set it.
     rank_constant : float, default=36.0
         The constant c of the automatic rank rule; 36 was the fastest measured for
         ethanol at N = 1000 (k = 2000 of n = 21,000), c = 1 needed 3x more iterations.
@@ -311,10 +312,11 @@ class GDMLRegressor(BaseEstimator):
         (ethanol, N = 10000: a 2.5 GB float32 factor peaked at 3.8 GB in all)."""
         return 1.5e9 if self.max_memory is None else 0.65 * self.max_memory * 1e9 - cache_bytes
 
-    def auto_factor_dtype(self, n, cache_bytes=0):
-        """'float64' when the rank rule's n x k float64 factor fits the factor budget, else 'float32'
-        (twice the rank in the same memory, see :class:`~gdmlkit.preconditioners.NystromPreconditioner`)."""
-        k = min(n, self._rule_rank(n))
+    def auto_factor_dtype(self, n, cache_bytes=0, rank=None):
+        """'float64' when the n x k float64 factor fits the factor budget, else 'float32' (twice the
+        rank in the same memory, see :class:`~gdmlkit.preconditioners.NystromPreconditioner`);
+        k is `rank`, or the rank rule's without one."""
+        k = min(n, self._rule_rank(n) if rank is None else rank)
         return "float64" if 8 * n * k <= self._factor_budget(cache_bytes) else "float32"
 
     def _rule_rank(self, n):
@@ -343,12 +345,11 @@ class GDMLRegressor(BaseEstimator):
         options = {"by_geometry": True} if self.preconditioner == "random" else {}
         options.update(self.preconditioner_options or {})
         cache_bytes = cache_bytes if cache else 0
+        rank = None if self.n_inducing == "auto" else int(self.n_inducing)
         if "factor_dtype" not in options:
-            options["factor_dtype"] = self.auto_factor_dtype(n, cache_bytes)
-        if self.n_inducing == "auto":
+            options["factor_dtype"] = self.auto_factor_dtype(n, cache_bytes, rank)
+        if rank is None:
             rank = self.auto_rank(n, cache_bytes, options["factor_dtype"])
-        else:
-            rank = int(self.n_inducing)
         pc = make_preconditioner(self.preconditioner, rank, random_state=self.random_state, **options)
         t0 = time.perf_counter()
         if pc is not None:

@@ -45,7 +45,7 @@ def pcg(matvec, b, *, precond=None, x0=None, tol=1e-8, max_iter=None, callback=N
     Parameters
     ----------
     matvec : callable
-        (n,) float64 ndarray -> (n,) ndarray.
+        (n,) float64 ndarray -> (n,) ndarray (it must not modify its argument).
     b : ndarray (n,)
     precond : callable, optional
         Applies the inverse preconditioner M^{-1} r (SPD). None: no preconditioning.
