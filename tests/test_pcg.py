@@ -104,6 +104,21 @@ def test_nystrom_matches_dense_nystrom(system):
     np.testing.assert_allclose(approx, ref, atol=1e-6 * np.abs(ref).max())
 
 
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_leverage_scores_equal_dense_ridge_leverage(system, dtype):
+    """Scores l = diag(A (A + mu I)^-1) of the pilot Nyström approximation A = K_nS K_SS^-1 K_Sn, whether
+    the pilot factor is held (float64) or streamed twice (float32)."""
+    op, K, _, _ = system
+    n, k = len(K), 60
+    pc = make_preconditioner("leverage", k, random_state=4, factor_dtype=dtype).fit(op)
+    S = np.random.default_rng(4).choice(n, k, replace=False)  # the pilot's draw
+    Kn = K - op.lam * np.eye(n)
+    mu = max(op.lam, 1e-6 * np.trace(Kn) / n)
+    A = Kn[:, S] @ np.linalg.solve(Kn[np.ix_(S, S)], Kn[S, :])
+    ref = np.diag(np.linalg.solve(A + mu * np.eye(n), A))  # A and (A + mu I)^-1 commute
+    np.testing.assert_allclose(pc.scores_.numpy(), ref, atol=1e-6 * ref.max())
+
+
 def test_resume_after_interrupt_gives_same_solution(system, tmp_path):
     op, _, b, _ = system
     pc = make_preconditioner("random", 60, random_state=0).fit(op)

@@ -2,7 +2,7 @@
 
 import torch
 
-from .base import NystromPreconditioner, NystromRows
+from .base import NystromPreconditioner, NystromRows, _TensorRows
 
 __all__ = ["LeverageNystrom"]
 
@@ -29,6 +29,8 @@ class LeverageNystrom(NystromPreconditioner):
         diag = op.diagonal(with_lam=False)
         mu = max(float(op.lam), self.ridge_floor * float(diag.sum()) / n)
         pilot = NystromRows(op, rng.choice(n, self.rank, replace=False))
+        if self.factor_dtype == "float64":  # the factor will take n x k float64 anyway: read the pilot once
+            pilot = _TensorRows(pilot.materialize())
         G = pilot.gram()
         L = torch.linalg.cholesky(G + mu * torch.eye(self.rank, dtype=G.dtype, device=G.device))
         scores = torch.cat([(B * torch.cholesky_solve(B.T, L).T).sum(1)
