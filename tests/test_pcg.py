@@ -104,19 +104,71 @@ def test_nystrom_matches_dense_nystrom(system):
     np.testing.assert_allclose(approx, ref, atol=1e-6 * np.abs(ref).max())
 
 
+def dense_pivoted_cholesky(Kn, k, c=None, floor=1e-12):
+    """Textbook outer-product pivoted Cholesky of a dense matrix: k greedy pivots, or with c, whole blocks
+    of c components (the block holding the largest residual diagonal entry), pivoted within each block;
+    residuals below `floor` times the largest diagonal entry are dropped."""
+    R, piv = Kn.copy(), []
+    while len(piv) < k:
+        d = np.diag(R).copy()
+        i = int(np.argmax(d))
+        left = [i] if c is None else list(range(i // c * c, i // c * c + c))
+        while left and len(piv) < k:
+            j = max(left, key=lambda j: R[j, j])
+            left.remove(j)
+            if R[j, j] <= floor * np.diag(Kn).max():
+                break
+            col = R[:, j] / np.sqrt(R[j, j])
+            R -= np.outer(col, col)
+            piv.append(j)
+    return piv
+
+
+@pytest.mark.parametrize("by_geometry", [False, True])
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-def test_leverage_scores_equal_dense_ridge_leverage(system, dtype):
-    """Scores l = diag(A (A + mu I)^-1) of the pilot Nyström approximation A = K_nS K_SS^-1 K_Sn, whether
-    the pilot factor is held (float64) or streamed twice (float32)."""
+def test_cholesky_equals_dense_pivoted_cholesky(system, dtype, by_geometry):
+    """Greedy pivots equal those of a dense pivoted Cholesky of K, and the low-rank matrix is the Nyström
+    approximation on them, whether the factor is float64 or chosen in float32 and rebuilt exactly."""
     op, K, _, _ = system
-    n, k = len(K), 60
-    pc = make_preconditioner("leverage", k, random_state=4, factor_dtype=dtype).fit(op)
-    S = np.random.default_rng(4).choice(n, k, replace=False)  # the pilot's draw
+    Kn, k = K - op.lam * np.eye(len(K)), 60
+    # a float32 factor no longer resolves residuals below ~1e-6 of the diagonal: such pivots are dropped
+    ref_piv = dense_pivoted_cholesky(Kn, k, op.dim_i if by_geometry else None, 1e-6 if dtype == "float32" else 1e-12)
+    pc = make_preconditioner("cholesky", k, factor_dtype=dtype, by_geometry=by_geometry).fit(op)
+    S = pc.columns_.numpy()
+    if dtype == "float64":
+        assert S.tolist() == ref_piv
+    else:  # rounding of the float32 factor may swap pivots whose residuals are nearly equal
+        assert len(set(S) & set(ref_piv)) >= 0.9 * k
+    if by_geometry:  # whole geometries: few distinct ones
+        assert len(set(S // op.dim_i)) <= 4
+    ref = Kn[:, S] @ np.linalg.solve(Kn[np.ix_(S, S)], Kn[S, :])
+    F = pc.factor().numpy() * np.sqrt(pc.eig_.numpy())
+    np.testing.assert_allclose(F @ F.T, ref, atol=1e-6 * np.abs(ref).max())
+
+
+@pytest.mark.parametrize("by_geometry", [False, True])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_leverage_scores_equal_dense_ridge_leverage(system, dtype, by_geometry):
+    """Scores l = diag(A (A + mu I)^-1) of the pilot Nyström approximation A = K_nS K_SS^-1 K_Sn, whether
+    the pilot factor is held (float64) or streamed twice (float32), on single columns or whole geometries."""
+    op, K, _, _ = system
+    n, k, c = len(K), 60, op.dim_i
+    pc = make_preconditioner("leverage", k, random_state=4, factor_dtype=dtype, by_geometry=by_geometry).fit(op)
+    rng = np.random.default_rng(4)  # the pilot's draw
+    if by_geometry:
+        geoms = rng.permutation(op.n_train)[:-(-k // c)]
+        S = (geoms[:, None] * c + np.arange(c)).ravel()[:k]
+    else:
+        S = rng.choice(n, k, replace=False)
     Kn = K - op.lam * np.eye(n)
     mu = max(op.lam, 1e-6 * np.trace(Kn) / n)
     A = Kn[:, S] @ np.linalg.solve(Kn[np.ix_(S, S)], Kn[S, :])
     ref = np.diag(np.linalg.solve(A + mu * np.eye(n), A))  # A and (A + mu I)^-1 commute
     np.testing.assert_allclose(pc.scores_.numpy(), ref, atol=1e-6 * ref.max())
+    chosen = pc.columns_.numpy()
+    assert len(np.unique(chosen)) == k
+    if by_geometry:  # whole geometries (the last one cut at k), drawn by their summed scores
+        assert np.array_equal(chosen[:c * (k // c)] % c, np.tile(np.arange(c), k // c))
 
 
 def test_resume_after_interrupt_gives_same_solution(system, tmp_path):

@@ -67,7 +67,9 @@ class GDMLRegressor(BaseEstimator):
         half the available memory, PCG beyond.
     preconditioner : {'random', 'cholesky', 'leverage', 'svd', 'none'}, default='random'
         Nyström preconditioner for PCG (see :mod:`gdmlkit.preconditioners`); 'random'
-        draws whole geometries (fastest measured on ethanol, benchmarks/scaling.py).
+        (fastest measured on ethanol, benchmarks/scaling.py), 'leverage' and 'cholesky'
+        choose whole geometries (``by_geometry=True``), whose kernel columns cost one
+        block evaluation for all 3N components.
     preconditioner_options : dict, optional
         Extra keyword arguments of the preconditioner (e.g. ``{"pivoting": "random"}``).
     n_inducing : int or 'auto', default='auto'
@@ -342,7 +344,7 @@ class GDMLRegressor(BaseEstimator):
                                    cache_coefficients=cache)
         y_vec = op.project(y_vec.reshape(op.n_train, op.n_atoms, 3))
         n = y_vec.size
-        options = {"by_geometry": True} if self.preconditioner == "random" else {}
+        options = {"by_geometry": True} if self.preconditioner in ("random", "leverage", "cholesky") else {}
         options.update(self.preconditioner_options or {})
         cache_bytes = cache_bytes if cache else 0
         rank = None if self.n_inducing == "auto" else int(self.n_inducing)

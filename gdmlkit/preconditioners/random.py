@@ -1,9 +1,8 @@
 """Nyström preconditioner with uniformly random inducing columns."""
 
-import numpy as np
 import torch
 
-from .base import NystromPreconditioner, NystromRows
+from .base import NystromPreconditioner, NystromRows, whole_geometries
 
 __all__ = ["RandomNystrom"]
 
@@ -33,8 +32,7 @@ class RandomNystrom(NystromPreconditioner):
         n = op.shape[0]
         if self.by_geometry:
             c = n // op.n_train
-            geoms = rng.permutation(op.n_train)[:-(-self.rank // c)]
-            idx = (geoms[:, None] * c + np.arange(c)[None, :]).ravel()[:self.rank]
+            idx = whole_geometries(rng.permutation(op.n_train)[:-(-self.rank // c)], c, self.rank)
         else:
             idx = rng.choice(n, self.rank, replace=False)
         self.columns_ = torch.as_tensor(idx)
