@@ -2,8 +2,10 @@
 
 Setting of Blücher, Müller, Chmiela (JCTC 2023): MD17 ethanol, 583 training geometries
 (n = 15,741 force components), sigma 10, tiny lambda, tolerance 1e-4, ranks k/n = 1.5 %,
-4.8 % and 9.5 %. We use the real MD17 CCSD(T) ethanol geometries (random 583 of the 1000).
-Usage: ``python benchmarks/preconditioners.py [--n-geoms 583] [--fractions 0.015 0.048 0.095]``
+4.8 % and 9.5 %. We use the real MD17 CCSD(T) ethanol geometries (random 583 of the 1000), or with
+``--data rmd17`` 583 of 1000 rMD17 ethanol geometries (DFT, drawn from the MD17 DFT trajectory the
+published counts were measured on), saved as a second table (``preconditioners_rmd17.md``).
+Usage: ``python benchmarks/preconditioners.py [--data md17_ccsd_t|rmd17] [--n-geoms 583] [--fractions 0.015 0.048 0.095]``
 
 :func:`compare_preconditioners` is also what ``notebooks/preconditioner_benchmark.py`` runs.
 """
@@ -32,6 +34,10 @@ PUBLISHED = {  # iterations to 1e-4 on MD17 ethanol, n = 15,741 (Blücher et al.
     0.015: {"svd": 851, "leverage": 1508, "cholesky": 1348, "random": 1308},
 }
 PUBLISHED_N = 15741
+DATA = {  # name: (file under shared/data/molecules, description)
+    "md17_ccsd_t": ("md17_ccsd_t/ethanol_ccsd_t-train.npz", "MD17 CCSD(T) ethanol"),
+    "rmd17": ("botnet_ethanol/train.npz", "rMD17 ethanol (PBE/def2-SVP on MD17 DFT geometries, BOTNet train set)"),
+}
 
 
 class CachedSVD(SVDNystrom):
@@ -102,7 +108,8 @@ def compare_preconditioners(op, b, fractions, names=("svd", "leverage", "cholesk
 
 
 def run(args):
-    d = np.load(SHARED / "molecules" / "md17_ccsd_t" / "ethanol_ccsd_t-train.npz")
+    path, what = DATA[args.data]
+    d = np.load(SHARED / "molecules" / path)
     idx = np.random.default_rng(args.seed).permutation(len(d["E"]))[:args.n_geoms]
     R, F = d["R"][idx], d["F"][idx]
     perms = find_permutations(R, d["z"])
@@ -119,12 +126,13 @@ def run(args):
         rows.append([r["name"], "-" if frac is None else f"{100 * frac:.1f} %", r["k"] or "-",
                      f"{r['build_s']:.1f}", f"{r['cg_s']:.1f}",
                      r["n_iter"] if r["converged"] else f">{r['n_iter']}", pub])
-    np.savez(Path(__file__).resolve().parent / "results" / "preconditioners_residuals.npz",
+    name = "preconditioners" + ("" if args.data == "md17_ccsd_t" else f"_{args.data}")
+    np.savez(Path(__file__).resolve().parent / "results" / f"{name}_residuals.npz",
              **{r["name"] if r["fraction"] is None else f"{r['name']}@{r['fraction']}": np.array(r["residuals"])
                 for r in results})
-    write_table("preconditioners", ["preconditioner", "k/n", "k", "build s", "CG s", "iterations",
-                                    "published iterations"], rows,
-                notes=[f"MD17 CCSD(T) ethanol, {args.n_geoms} random geometries (seed {args.seed}), n = {n}, "
+    write_table(name, ["preconditioner", "k/n", "k", "build s", "CG s", "iterations", "published iterations"],
+                rows,
+                notes=[f"{what}, {args.n_geoms} random geometries (seed {args.seed}), n = {n}, "
                        f"{len(perms)} permutations, sigma {args.sigma}, lambda {args.lam:g}, relative tolerance "
                        f"{args.tol:g}, operator backend {op.backend}. Published: Blücher, Müller, Chmiela, JCTC 2023 "
                        "(MD17 ethanol DFT data)."])
@@ -132,6 +140,7 @@ def run(args):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", default="md17_ccsd_t", choices=sorted(DATA))
     p.add_argument("--n-geoms", type=int, default=583)
     p.add_argument("--sigma", type=float, default=10.0)
     p.add_argument("--lam", type=float, default=1e-10)

@@ -19,8 +19,8 @@
 # memory its own):
 #
 # * `python benchmarks/sgdml_vs_gdmlkit.py` → `sgdml_vs_gdmlkit.md`: gdmlkit's closed form against sgdml;
-# * `python benchmarks/scaling.py --sizes 1000 2000 5000 --sgdml-sizes 1000 --preconditioners random --tol 1e-4`
-#   → `scaling_ethanol_cpu.md`: gdmlkit's PCG solver (and sgdml's iterative solver at N = 1000).
+# * `python benchmarks/scaling.py --sizes 1000 2000 5000 --sgdml-sizes 1000 --preconditioners random leverage cholesky --tol 1e-4`
+#   → `scaling_ethanol_cpu.md`: gdmlkit's PCG solver with each preconditioner (and sgdml's iterative solver at N = 1000).
 #
 # Below them, this notebook times gdmlkit on the shipped rMD17 ethanol data on *your* machine, at sizes set by
 # `SIZE` (`"small"`: N up to 200, a few seconds; `"full"`: up to 1000, a few minutes and 6 GB for the closed form).
@@ -58,16 +58,16 @@ for row in pcg_rows:
     elif row["code"] == "closed form":
         label = "gdmlkit, closed form (Cholesky)"
     else:
-        pc, _, factor = row["preconditioner"].partition(" (")  # e.g. "random (float32 factor)"
-        notes = ["cached coefficients" if "cached" in row["backend"] else "no cache"] + ([factor[:-1]] if factor else [])
-        label = f"gdmlkit, PCG ({pc} Nyström, {', '.join(notes)})"
+        pc = row["preconditioner"].partition(" (")[0]  # e.g. "random (float32 factor)"
+        label = f"gdmlkit, PCG ({pc} Nyström)"
     series.setdefault(label, []).append((int(row["N train"]), float(row["wall s"]), float(row["peak RSS GB"])))
 for label, points in series.items():
     print(f"{label:<35}", "  ".join(f"N={N}: {t:.1f} s, {m:.2f} GB" for N, t, m in points))
 
 # %% [markdown]
 # sgdml's point at N = 1000 is its iterative solver: its analytic solver needs three kernel copies (17.5 GB)
-# and is killed on a 24 GiB machine. Both tables time fit plus prediction of 5000 test geometries; the PCG
+# and is killed on a 24 GiB machine. The PCG points keep the pairwise coefficients cached up to N = 5000 and
+# store the preconditioner in float32 from N = 5000; N = 10000 ran with `max_memory=4` (see the table). Both tables time fit plus prediction of 5000 test geometries; the PCG
 # table also includes loading the data and the symmetry search.
 
 # %%

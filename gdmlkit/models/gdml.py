@@ -78,7 +78,8 @@ class GDMLRegressor(BaseEstimator):
         Where that cap binds, the factor is stored in float32 (leading eigenvectors
         float64; ``factor_dtype`` of :class:`~gdmlkit.preconditioners.NystromPreconditioner`),
         which doubles the rank in the same memory; so is a given k whose float64 factor
-        would exceed that budget. ``preconditioner_options`` can set it.
+        would exceed that budget. ``preconditioner_options`` can set it. 'cholesky'
+        keeps float64 and half the rank: its pivoting holds an n x k float64 factor.
     rank_constant : float, default=36.0
         The constant c of the automatic rank rule; 36 was the fastest measured for
         ethanol at N = 1000 (k = 2000 of n = 21,000), c = 1 needed 3x more iterations.
@@ -348,8 +349,9 @@ class GDMLRegressor(BaseEstimator):
         options.update(self.preconditioner_options or {})
         cache_bytes = cache_bytes if cache else 0
         rank = None if self.n_inducing == "auto" else int(self.n_inducing)
-        if "factor_dtype" not in options:
-            options["factor_dtype"] = self.auto_factor_dtype(n, cache_bytes, rank)
+        if "factor_dtype" not in options:  # pivoted Cholesky holds n x k float64 while it pivots anyway
+            options["factor_dtype"] = ("float64" if self.preconditioner == "cholesky"
+                                       else self.auto_factor_dtype(n, cache_bytes, rank))
         if rank is None:
             rank = self.auto_rank(n, cache_bytes, options["factor_dtype"])
         pc = make_preconditioner(self.preconditioner, rank, random_state=self.random_state, **options)
