@@ -5,6 +5,8 @@ Setting of Blücher, Müller, Chmiela (JCTC 2023): MD17 ethanol, 583 training ge
 4.8 % and 9.5 %. We use the real MD17 CCSD(T) ethanol geometries (random 583 of the 1000), or with
 ``--data rmd17`` 583 of 1000 rMD17 ethanol geometries (DFT, drawn from the MD17 DFT trajectory the
 published counts were measured on), saved as a second table (``preconditioners_rmd17.md``).
+``--rigid-free`` removes the forces' net-force and net-torque components, which lie in the kernel's
+null space, from the right-hand side.
 Usage: ``python benchmarks/preconditioners.py [--data md17_ccsd_t|rmd17] [--n-geoms 583] [--fractions 0.015 0.048 0.095]``
 
 :func:`compare_preconditioners` is also what ``notebooks/preconditioner_benchmark.py`` runs.
@@ -115,6 +117,9 @@ def run(args):
     perms = find_permutations(R, d["z"])
     op = HessianKernelOperator(R, permutation_desc_index(perms), args.sigma, lam=args.lam, backend=args.backend)
     b = F.ravel()
+    if args.rigid_free:  # b = Q Q^T F per geometry: no component in the kernel's null space
+        internal = HessianKernelOperator(R, permutation_desc_index(perms), args.sigma, coordinates="internal")
+        b = internal.lift(internal.project(F)).ravel()
     n = b.size
     print(f"n = {n}, {len(perms)} permutations, backend {op.backend}", flush=True)
     results = compare_preconditioners(op, b, args.fractions, args.preconditioners, tol=args.tol,
@@ -126,13 +131,16 @@ def run(args):
         rows.append([r["name"], "-" if frac is None else f"{100 * frac:.1f} %", r["k"] or "-",
                      f"{r['build_s']:.1f}", f"{r['cg_s']:.1f}",
                      r["n_iter"] if r["converged"] else f">{r['n_iter']}", pub])
-    name = "preconditioners" + ("" if args.data == "md17_ccsd_t" else f"_{args.data}")
+    name = ("preconditioners" + ("" if args.data == "md17_ccsd_t" else f"_{args.data}")
+            + ("_rigid_free" if args.rigid_free else ""))
     np.savez(Path(__file__).resolve().parent / "results" / f"{name}_residuals.npz",
              **{r["name"] if r["fraction"] is None else f"{r['name']}@{r['fraction']}": np.array(r["residuals"])
                 for r in results})
     write_table(name, ["preconditioner", "k/n", "k", "build s", "CG s", "iterations", "published iterations"],
                 rows,
                 notes=[f"{what}, {args.n_geoms} random geometries (seed {args.seed}), n = {n}, "
+                       + ("forces without their net-force and net-torque components (--rigid-free), "
+                          if args.rigid_free else "") +
                        f"{len(perms)} permutations, sigma {args.sigma}, lambda {args.lam:g}, relative tolerance "
                        f"{args.tol:g}, operator backend {op.backend}. Published: Blücher, Müller, Chmiela, JCTC 2023 "
                        "(MD17 ethanol DFT data)."])
@@ -148,6 +156,8 @@ def main():
     p.add_argument("--max-iter", type=int, default=5000)
     p.add_argument("--fractions", type=float, nargs="+", default=[0.095, 0.048, 0.015])
     p.add_argument("--preconditioners", nargs="+", default=["svd", "leverage", "cholesky", "random"])
+    p.add_argument("--rigid-free", action="store_true",
+                   help="remove the forces' rigid-motion components (net force and torque: the kernel's null space)")
     p.add_argument("--backend", default="torch")
     p.add_argument("--seed", type=int, default=0)
     run(p.parse_args())
