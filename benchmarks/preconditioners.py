@@ -115,10 +115,11 @@ def run(args):
     idx = np.random.default_rng(args.seed).permutation(len(d["E"]))[:args.n_geoms]
     R, F = d["R"][idx], d["F"][idx]
     perms = find_permutations(R, d["z"])
-    op = HessianKernelOperator(R, permutation_desc_index(perms), args.sigma, lam=args.lam, backend=args.backend)
+    dp = permutation_desc_index(perms)
+    op = HessianKernelOperator(R, dp, args.sigma, lam=args.lam, backend=args.backend)
     b = F.ravel()
     if args.rigid_free:  # b = Q Q^T F per geometry: no component in the kernel's null space
-        internal = HessianKernelOperator(R, permutation_desc_index(perms), args.sigma, coordinates="internal")
+        internal = HessianKernelOperator(R, dp, args.sigma, coordinates="internal")
         b = internal.lift(internal.project(F)).ravel()
     n = b.size
     print(f"n = {n}, {len(perms)} permutations, backend {op.backend}", flush=True)

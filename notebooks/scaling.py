@@ -67,8 +67,9 @@ for label, points in series.items():
 # %% [markdown]
 # sgdml's point at N = 1000 is its iterative solver: its analytic solver needs three kernel copies (17.5 GB)
 # and is killed on a 24 GiB machine. The PCG points keep the pairwise coefficients cached up to N = 5000 and
-# store the preconditioner in float32 from N = 5000; N = 10000 ran with `max_memory=4` (see the table). Both tables time fit plus prediction of 5000 test geometries; the PCG
-# table also includes loading the data and the symmetry search.
+# store the preconditioner in float32 from N = 5000; N = 10000 ran with `max_memory=4` (see the table). Both
+# tables time fit plus prediction of 5000 test geometries; the PCG table also includes loading the data and
+# the symmetry search.
 
 # %%
 MARKERS = {"sgdml 1.0.3": "s-", "sgdml 1.0.3 (iterative)": "s", "gdmlkit, closed form (Cholesky)": "o-"}

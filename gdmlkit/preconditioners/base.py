@@ -38,12 +38,13 @@ _FACTOR_DTYPES = ("float64", "float32")
 
 
 def whole_geometries(geoms, c, rank):
-    """Column indices of all c components of each geometry in `geoms`, in order, cut to `rank`.
+    """Column indices of all c components of the first ceil(rank / c) geometries in `geoms`, cut to `rank`.
 
     Kernel columns are evaluated a geometry block at a time (all c components for the cost of
     one), so a preconditioner built on whole geometries costs up to c times less.
     """
-    return (np.asarray(geoms)[:, None] * c + np.arange(c)[None, :]).ravel()[:rank]
+    geoms = np.asarray(geoms)[:-(-rank // c)]
+    return (geoms[:, None] * c + np.arange(c)[None, :]).ravel()[:rank]
 
 
 def _row_blocks(n, k, target=2**22):

@@ -6,6 +6,7 @@ from .base import NystromPreconditioner, NystromRows, whole_geometries
 
 __all__ = ["CholeskyNystrom"]
 
+
 class CholeskyNystrom(NystromPreconditioner):
     """Partial Cholesky factor F (n, k), K ≈ F F^T, built column by column.
 

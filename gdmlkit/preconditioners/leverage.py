@@ -40,11 +40,11 @@ class LeverageNystrom(NystromPreconditioner):
 
     def _factor(self, op, rng):
         n = op.shape[0]
-        c, n_geo = n // op.n_train, -(-self.rank // (n // op.n_train))
+        c = n // op.n_train
         diag = op.diagonal(with_lam=False)
         mu = max(float(op.lam), self.ridge_floor * float(diag.sum()) / n)
         if self.by_geometry:
-            pilot = NystromRows(op, whole_geometries(rng.permutation(op.n_train)[:n_geo], c, self.rank))
+            pilot = NystromRows(op, whole_geometries(rng.permutation(op.n_train), c, self.rank))
         else:
             pilot = NystromRows(op, rng.choice(n, self.rank, replace=False))
         if self.factor_dtype == "float64":  # the factor will take n x k float64 anyway: read the pilot once
@@ -57,8 +57,8 @@ class LeverageNystrom(NystromPreconditioner):
         self.scores_ = scores
         if self.by_geometry:
             w = scores.reshape(op.n_train, c).sum(1)
-            idx = whole_geometries(rng.choice(op.n_train, n_geo, replace=False, p=(w / w.sum()).cpu().numpy()),
-                                   c, self.rank)
+            geoms = rng.choice(op.n_train, -(-self.rank // c), replace=False, p=(w / w.sum()).cpu().numpy())
+            idx = whole_geometries(geoms, c, self.rank)
         else:
             idx = rng.choice(n, self.rank, replace=False, p=(scores / scores.sum()).cpu().numpy())
         self.columns_ = torch.as_tensor(idx)

@@ -32,7 +32,7 @@ class RandomNystrom(NystromPreconditioner):
         n = op.shape[0]
         if self.by_geometry:
             c = n // op.n_train
-            idx = whole_geometries(rng.permutation(op.n_train)[:-(-self.rank // c)], c, self.rank)
+            idx = whole_geometries(rng.permutation(op.n_train), c, self.rank)
         else:
             idx = rng.choice(n, self.rank, replace=False)
         self.columns_ = torch.as_tensor(idx)
