@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from ..descriptors import InverseDistanceDescriptor
+from .base import KernelOperator
 from .dense import assemble_kernel, kernel_blocks
 from .keops import keops_available, keops_descriptor_matvec
 from .matern import HessianPairs, SymmetricHessianPairs, matern52_coefficients
@@ -26,7 +27,7 @@ _BACKENDS = ("auto", "torch", "keops")
 COLUMN_CHUNK = 2**23
 
 
-class HessianKernelOperator:
+class HessianKernelOperator(KernelOperator):
     """Symmetrised Hessian kernel of a training set as a linear operator (plus lam * I).
 
     Parameters
@@ -49,17 +50,20 @@ class HessianKernelOperator:
         Map with :meth:`project` and :meth:`lift`.
     backend : {'auto', 'torch', 'keops'}
         'auto' takes KeOps on CUDA devices (when it compiles), the blocked torch
-        path on the CPU, where it measured 2-2.5x faster than KeOps.
+        path on the CPU, where it is faster (docs/theory/tuning.md).
     device : str
         'cpu' or a CUDA device.
-    block_size : int, optional
-        Rows (geometries) per block for the torch backend. When the permutations form a
+    tile_rows : int, optional
+        Rows (geometries) per tile of the torch backend's product. When the permutations form a
         group (the usual case), the torch backend evaluates each pair of geometry blocks
         once and uses the kernel's symmetry for the other half
-        (:class:`~gdmlkit.kernels.matern.SymmetricHessianPairs`, 1.35x faster at N = 10000).
+        (:class:`~gdmlkit.kernels.matern.SymmetricHessianPairs`).
     descriptor : InverseDistanceDescriptor, optional
         Descriptor of the geometries (default: the molecular one for n_atoms; a
         :class:`~gdmlkit.descriptors.PeriodicInverseDistanceDescriptor` for supercells).
+    features : (x, g) tensors, optional
+        ``descriptor.transform(R)`` when the caller has it already (the estimator computes
+        it once per fit).
     cache_coefficients : bool, default False
         Torch backend: keep the pairwise Hessian coefficients a, b in memory
         (8-16 n^2 P bytes, see :meth:`coefficient_bytes`), so each product skips the
@@ -71,7 +75,7 @@ class HessianKernelOperator:
     """
 
     def __init__(self, R, desc_perms, sigma, lam=0.0, *, coordinates="cartesian", backend="auto", device="cpu",
-                 block_size=None, descriptor=None, cache_coefficients=False, pair_symmetry=True):
+                 tile_rows=None, descriptor=None, features=None, cache_coefficients=False, pair_symmetry=True):
         if backend not in _BACKENDS:
             raise ValueError(f"Unknown backend {backend!r}; expected one of {list(_BACKENDS)}.")
         if coordinates not in ("cartesian", "internal"):
@@ -80,7 +84,7 @@ class HessianKernelOperator:
             raise ImportError("backend='keops' but pykeops is not importable or cannot compile; "
                               "install pykeops and a C++ compiler, or use backend='torch'.")
         self.device = torch.device(device)
-        if backend == "auto":  # measured (benchmarks/matvec.py): blocked torch beats KeOps on CPU
+        if backend == "auto":  # blocked torch beats KeOps on the CPU (benchmarks/matvec.py)
             backend = "keops" if self.device.type == "cuda" and keops_available() else "torch"
         self.backend = backend
         self.sigma = float(sigma)
@@ -88,30 +92,41 @@ class HessianKernelOperator:
         R = torch.as_tensor(np.asarray(R), dtype=torch.float64, device=self.device)
         self.n_train, self.n_atoms = R.shape[:2]
         self.descriptor = InverseDistanceDescriptor(self.n_atoms) if descriptor is None else descriptor
-        self.x, g = self.descriptor.transform(R)
+        if features is None:
+            self.x, g = self.descriptor.transform(R)
+        else:
+            self.x, g = (torch.as_tensor(t, dtype=torch.float64, device=self.device) for t in features)
         J = self.descriptor.jacobian(g)
         self.Q = self.descriptor.internal_basis(J) if coordinates == "internal" else None
         self.coordinates = "cartesian" if self.Q is None else "internal"
         self.J = J if self.Q is None else J @ self.Q  # (n, D, c)
-        self.dim_i = self.J.shape[2]
+        self.block_size = self.J.shape[2]
         self.dp = torch.as_tensor(np.asarray(desc_perms), dtype=torch.long, device=self.device)
         self.n_perms = self.dp.shape[0]
         D = self.x.shape[1]
         self.XP = self.x[:, self.dp].reshape(-1, D)
         self.symmetric = pair_symmetry and self.backend == "torch" and SymmetricHessianPairs.applies(self.dp)
         if self.symmetric:
-            self.pairs = SymmetricHessianPairs(self.x, self.dp, self.sigma, block=block_size)
+            self.pairs = SymmetricHessianPairs(self.x, self.dp, self.sigma, block=tile_rows)
         else:
             self.pairs = HessianPairs(self.XP, self.sigma)
-        self.block_size = block_size or min(self.n_train, self.pairs.rows)
+        self.tile_rows = tile_rows or min(self.n_train, self.pairs.rows)
         if cache_coefficients and self.backend != "torch":
             raise ValueError("cache_coefficients=True needs backend='torch' (KeOps recomputes them on the fly).")
         self._coef = None
         if cache_coefficients and self.symmetric:
             self._coef = self.pairs.coefficients()
         elif cache_coefficients:
-            self._coef = [self.pairs.coefficients(self.x[s:s + self.block_size])
-                          for s in range(0, self.n_train, self.block_size)]
+            self._coef = [self.pairs.coefficients(self.x[s:s + self.tile_rows])
+                          for s in range(0, self.n_train, self.tile_rows)]
+
+    @property
+    def cached_bytes(self):
+        """Bytes held by the cached pairwise coefficients (0 without a cache)."""
+        if self._coef is None:
+            return 0
+        tiles = self._coef if self.symmetric else [t for blk in self._coef for t in blk]
+        return sum(c.element_size() * c.numel() for pair in tiles for c in pair)
 
     @staticmethod
     def coefficient_bytes(n_train, desc_perms):
@@ -124,26 +139,18 @@ class HessianKernelOperator:
         sizes = [min(g, n_train - s) for s in range(0, n_train, g)]
         return 16 * P * sum(a * b for i, a in enumerate(sizes) for b in sizes[i:])
 
-    @property
-    def shape(self):
-        n = self.n_train * self.dim_i
-        return (n, n)
-
-    @property
-    def dtype(self):
-        return torch.float64
-
     def project(self, F):
-        """Cartesian per-geometry vectors (n, n_atoms, 3) -> operator coordinates (n * c,) numpy."""
-        Ft = torch.as_tensor(np.asarray(F), dtype=torch.float64, device=self.device).reshape(self.n_train, -1)
-        out = Ft if self.Q is None else torch.einsum("nkr,nk->nr", self.Q, Ft)
-        return out.reshape(-1).cpu().numpy()
+        """Cartesian per-geometry vectors (n, n_atoms, 3) -> operator coordinates (n * c,); numpy in,
+        numpy out, a tensor in, a tensor on the device out."""
+        Ft = torch.as_tensor(F, dtype=torch.float64, device=self.device).reshape(self.n_train, -1)
+        out = (Ft if self.Q is None else torch.einsum("nkr,nk->nr", self.Q, Ft)).reshape(-1)
+        return out.cpu().numpy() if isinstance(F, np.ndarray) else out
 
     def lift(self, beta):
-        """Operator coordinates (n * c,) -> Cartesian coefficients (n, n_atoms, 3) numpy."""
-        B = torch.as_tensor(np.asarray(beta), dtype=torch.float64, device=self.device).reshape(self.n_train, -1)
-        out = B if self.Q is None else torch.einsum("nkr,nr->nk", self.Q, B)
-        return out.reshape(self.n_train, self.n_atoms, 3).cpu().numpy()
+        """Operator coordinates (n * c,) -> Cartesian coefficients (n, n_atoms, 3), of beta's type."""
+        B = torch.as_tensor(beta, dtype=torch.float64, device=self.device).reshape(self.n_train, -1)
+        out = (B if self.Q is None else torch.einsum("nkr,nr->nk", self.Q, B)).reshape(self.n_train, self.n_atoms, 3)
+        return out.cpu().numpy() if isinstance(beta, np.ndarray) else out
 
     def _descriptor_matvec(self, U):
         """y_i = sum_jP [a S_P u_j - b d (d . S_P u_j)] for U (n, D) -> (n, D)."""
@@ -155,26 +162,21 @@ class HessianKernelOperator:
             return keops_descriptor_matvec(self.x, self.XP, UP, self.sigma)
         XP_UP = (self.XP * UP).sum(1)
         out = torch.empty_like(U)
-        for blk, s in enumerate(range(0, self.n_train, self.block_size)):
+        for blk, s in enumerate(range(0, self.n_train, self.tile_rows)):
             coef = None if self._coef is None else self._coef[blk]
-            out[s:s + self.block_size] = self.pairs.product(self.x[s:s + self.block_size], UP, XP_UP, coef)
+            out[s:s + self.tile_rows] = self.pairs.product(self.x[s:s + self.tile_rows], UP, XP_UP, coef)
         return out
 
     def matvec(self, v):
         """(K + lam I) v for v of shape (n*c,) or (n*c, k); returns the same shape and type."""
-        is_np = isinstance(v, np.ndarray)
-        vt = torch.as_tensor(v, dtype=torch.float64, device=self.device)
-        if vt.ndim not in (1, 2) or vt.shape[0] != self.shape[0]:
-            raise ValueError(f"v must have {self.shape[0]} rows (n_train * {self.dim_i}); got {tuple(vt.shape)}.")
-        V = vt.reshape(self.n_train, self.dim_i, -1)
+        vt = self._check_vector(v)
+        V = vt.reshape(self.n_train, self.block_size, -1)
         with torch.no_grad():
             U = torch.einsum("ndc,nck->knd", self.J, V)
             Y = torch.stack([self._descriptor_matvec(U[k]) for k in range(U.shape[0])])
             out = torch.einsum("ndc,knd->nck", self.J, Y) + self.lam * V
         out = out.reshape(vt.shape)
-        return out.cpu().numpy() if is_np else out
-
-    __matmul__ = matvec
+        return out.cpu().numpy() if isinstance(v, np.ndarray) else out
 
     def columns(self, cols, with_lam=True, rows=None):
         """Block ``(K + lam I)[rows, cols]`` (or of K) as a float64 tensor (len(rows), len(cols)), exactly.
@@ -184,7 +186,7 @@ class HessianKernelOperator:
             column geometries whose temporaries stay near 8 ``COLUMN_CHUNK`` bytes (64 MB), so
             a block of the n x k columns costs only its own memory.
         """
-        c = self.dim_i
+        c = self.block_size
         cols = torch.as_tensor(np.asarray(cols), dtype=torch.long, device=self.device)
         rows = (torch.arange(self.shape[0], device=self.device) if rows is None
                 else torch.as_tensor(np.asarray(rows), dtype=torch.long, device=self.device))

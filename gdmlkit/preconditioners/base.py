@@ -16,8 +16,7 @@ B B^T by ~1e-7 λ_i, far above λ_k. The low-rank matrix is then F F^T with
 F = Ũ Λ^1/2 (Ũ the stored U) and P is built, as above, from the exact float64
 eigendecomposition of that F F^T, so P stays symmetric positive definite. Applying it
 converts row blocks of Ũ to float64 on the fly. This halves the preconditioner's
-memory; on ethanol (N = 1000, k = 1995) PCG needed 208 iterations, against 197 with
-a float64 factor.
+memory for a few percent more iterations (docs/theory/tuning.md).
 """
 
 import time
@@ -30,8 +29,7 @@ from scipy.linalg import blas
 __all__ = ["NystromPreconditioner", "NystromRows", "MIXED_RATIO", "add_gram", "symmetrized", "whole_geometries"]
 
 #: Eigenvectors with eigenvalue above this multiple of the smallest kept one stay float64 in
-#: a float32 factor (ethanol, N = 1000: ratios 1e5 and 1e7 both kept the float64 iteration
-#: count; storing every column in float32 cost 11 % more iterations).
+#: a float32 factor (chosen by measurement: docs/theory/tuning.md).
 MIXED_RATIO = 1e5
 
 _FACTOR_DTYPES = ("float64", "float32")
@@ -55,8 +53,8 @@ def _row_blocks(n, k, target=2**22):
 def add_gram(G, B):
     """G += B^T B for a row block B (m, k) float64; returns G (k, k).
 
-    On the CPU only the upper triangle is updated, by BLAS syrk (1.7x faster than a full
-    matrix product at k = 3000, measured); :func:`symmetrized` fills the lower one.
+    On the CPU only the upper triangle is updated, by BLAS syrk (faster than a full matrix
+    product); :func:`symmetrized` fills the lower one.
     """
     if B.device.type != "cpu":
         return B.T @ B if G is None else G.addmm_(B.T, B)
@@ -109,7 +107,7 @@ class NystromRows:
 
     def blocks(self):
         """Row slices of about 32 MB of B each, aligned to whole geometries."""
-        c = self.op.shape[0] // self.op.n_train
+        c = self.op.block_size
         step = c * max(1, 2**22 // (c * self.shape[1]))
         return [slice(s, min(self.shape[0], s + step)) for s in range(0, self.shape[0], step)]
 
@@ -167,6 +165,9 @@ class NystromPreconditioner(ABC):
     """
 
     name = None
+    #: Options the estimators use for this preconditioner unless told otherwise (the constructor's
+    #: defaults are the textbook algorithm, which the published-comparison benchmark measures).
+    estimator_options = {}
 
     def __init__(self, rank, random_state=None, factor_dtype="float64"):
         self.rank = rank
@@ -187,7 +188,7 @@ class NystromPreconditioner(ABC):
         """The factor B (n, k), K ≈ B B^T (K without lam): a float64 tensor or a :class:`NystromRows`."""
 
     def fit(self, op):
-        """Build the preconditioner from a kernel operator (``shape``, ``lam``, ``columns``, ``diagonal``)."""
+        """Build the preconditioner from a :class:`~gdmlkit.kernels.KernelOperator`."""
         t0 = time.perf_counter()
         n = op.shape[0]
         self._check_params(n)
@@ -236,6 +237,11 @@ class NystromPreconditioner(ABC):
         del G
         W.mul_(root[:, None]).div_(lam2.sqrt())  # Λ^1/2 V2 Λ2^-1/2
         return (W * ((lam2[0] + mu) / (lam2 + mu) - 1.0)) @ W.T
+
+    @property
+    def factor_nbytes(self):
+        """Bytes held by the stored factor: 8 per float64 entry, 4 per float32 one."""
+        return self._U64.numel() * 8 + self._U32.numel() * 4
 
     def factor(self):
         """The stored eigenvector factor Ũ (n x ``rank_``) as one float64 tensor (tests, small problems)."""

@@ -29,7 +29,7 @@ class CholeskyNystrom(NystromPreconditioner):
     factor_dtype : {'float64', 'float32'}
         Storage of the final factor (see :class:`~gdmlkit.preconditioners.NystromPreconditioner`).
         Pivoting holds an n x k float64 factor whatever this says: the residuals it compares
-        fall far below float32 resolution (ethanol, N = 5000: a float32 factor resolved only
+        fall far below float32 resolution (docs/theory/tuning.md: a float32 factor resolved only
         1198 of 3571 pivots). With 'float32' that factor is dropped after pivoting and the
         stored one is rebuilt from the pivots' Nyström factor, streamed from the kernel, so
         the two never coexist.
@@ -40,6 +40,8 @@ class CholeskyNystrom(NystromPreconditioner):
     """
 
     name = "cholesky"
+    #: pivoting holds an n x k float64 factor anyway, so a float32 one would not save memory
+    estimator_options = {"by_geometry": True, "factor_dtype": "float64"}
 
     def __init__(self, rank, random_state=None, pivoting="greedy", block=1, by_geometry=False,
                  factor_dtype="float64"):
@@ -52,7 +54,7 @@ class CholeskyNystrom(NystromPreconditioner):
         """Indices of the next block of candidate pivots, from the residual diagonal `res` (n,),
         with k pivots taken."""
         if self.by_geometry:
-            c = res.shape[0] // op.n_train
+            c = op.block_size
             if self.pivoting == "greedy":
                 g = int(torch.argmax(res)) // c
             else:

@@ -32,6 +32,7 @@ class LeverageNystrom(NystromPreconditioner):
     """
 
     name = "leverage"
+    estimator_options = {"by_geometry": True}
 
     def __init__(self, rank, random_state=None, ridge_floor=1e-6, by_geometry=False, factor_dtype="float64"):
         super().__init__(rank, random_state, factor_dtype)
@@ -40,7 +41,7 @@ class LeverageNystrom(NystromPreconditioner):
 
     def _factor(self, op, rng):
         n = op.shape[0]
-        c = n // op.n_train
+        c = op.block_size
         diag = op.diagonal(with_lam=False)
         mu = max(float(op.lam), self.ridge_floor * float(diag.sum()) / n)
         if self.by_geometry:

@@ -23,6 +23,7 @@ class RandomNystrom(NystromPreconditioner):
     """
 
     name = "random"
+    estimator_options = {"by_geometry": True}
 
     def __init__(self, rank, random_state=None, by_geometry=False, factor_dtype="float64"):
         super().__init__(rank, random_state, factor_dtype)
@@ -31,8 +32,7 @@ class RandomNystrom(NystromPreconditioner):
     def _factor(self, op, rng):
         n = op.shape[0]
         if self.by_geometry:
-            c = n // op.n_train
-            idx = whole_geometries(rng.permutation(op.n_train), c, self.rank)
+            idx = whole_geometries(rng.permutation(op.n_train), op.block_size, self.rank)
         else:
             idx = rng.choice(n, self.rank, replace=False)
         self.columns_ = torch.as_tensor(idx)

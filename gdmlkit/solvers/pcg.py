@@ -21,8 +21,8 @@ class SolveResult:
 
     Attributes
     ----------
-    x : ndarray (n,)
-        Solution (the last iterate if not converged).
+    x : tensor or ndarray (n,)
+        Solution (the last iterate if not converged), of the right-hand side's kind.
     converged : bool
     n_iter : int
         Iterations done in total (including those of a resumed checkpoint).
@@ -45,11 +45,13 @@ def pcg(matvec, b, *, precond=None, x0=None, tol=1e-8, max_iter=None, callback=N
     Parameters
     ----------
     matvec : callable
-        (n,) float64 ndarray -> (n,) ndarray (it must not modify its argument).
-    b : ndarray (n,)
+        v -> A v for vectors of b's kind (it must not modify its argument): float64 tensors on
+        b's device when b is a tensor (they never leave it), numpy arrays when b is one.
+    b : tensor or ndarray (n,)
     precond : callable, optional
-        Applies the inverse preconditioner M^{-1} r (SPD). None: no preconditioning.
-    x0 : ndarray (n,), optional
+        Applies the inverse preconditioner M^{-1} r (SPD) to vectors of b's kind. None: no
+        preconditioning.
+    x0 : tensor or ndarray (n,), optional
         Warm start.
     tol : float
         Stop when ||b - A x|| <= tol * ||b||; > 0.
@@ -69,37 +71,38 @@ def pcg(matvec, b, *, precond=None, x0=None, tol=1e-8, max_iter=None, callback=N
     -------
     SolveResult
     """
-    b = np.asarray(b, dtype=np.float64)
-    if b.ndim != 1:
-        raise ValueError(f"b must be a vector (n,); got shape {b.shape}.")
-    if not np.all(np.isfinite(b)):
+    numpy_io = not isinstance(b, torch.Tensor)
+    # numpy vectors are handled in torch (CPU): numpy's dot products wake OpenBLAS threads that keep
+    # spinning beside the kernel product's and, on 2 cores, doubled the time per iteration
+    bt = torch.as_tensor(np.asarray(b) if numpy_io else b, dtype=torch.float64)
+    if bt.ndim != 1:
+        raise ValueError(f"b must be a vector (n,); got shape {tuple(bt.shape)}.")
+    if not bool(torch.isfinite(bt).all()):
         raise ValueError("b contains NaN or inf.")
     if not (isinstance(tol, (int, float)) and tol > 0):
         raise ValueError(f"tol == {tol}, must be > 0.")
-    n = b.size
+    n, dev = bt.shape[0], bt.device
     max_iter = 10 * n if max_iter is None else int(max_iter)
     if max_iter < 1:
         raise ValueError(f"max_iter == {max_iter}, must be >= 1.")
     t0 = time.perf_counter()
-    b_norm = float(np.linalg.norm(b))
+    b_norm = float(torch.linalg.vector_norm(bt))
+    out = (lambda v: v.cpu().numpy()) if numpy_io else (lambda v: v)
     if b_norm == 0.0:
-        return SolveResult(np.zeros(n), True, 0, [0.0], 0.0)
+        return SolveResult(out(torch.zeros_like(bt)), True, 0, [0.0], 0.0)
 
-    # Vector arithmetic in torch, in the thread pool of the kernel product: numpy's dot products
-    # wake OpenBLAS threads that keep spinning and, on 2 cores, doubled the time per iteration.
-    def call(f, v):
-        return torch.as_tensor(f(v.numpy()), dtype=torch.float64)
+    def call(f, v):  # f takes and returns vectors of b's kind
+        return torch.as_tensor(f(out(v)), dtype=torch.float64, device=dev)
 
     apply_m = (lambda r: call(precond, r)) if precond is not None else (lambda r: r)
-    bt = torch.tensor(b)
     if checkpoint is not None and os.path.exists(checkpoint):
         with np.load(checkpoint, allow_pickle=False) as st:
-            if st["x"].shape != b.shape or not np.allclose(st["b"], b):
+            if st["x"].shape != (n,) or not np.allclose(st["b"], bt.cpu().numpy()):
                 raise ValueError(f"Checkpoint {checkpoint} belongs to a different system; delete it to restart.")
-            x, r, p = (torch.from_numpy(st[key].copy()) for key in ("x", "r", "p"))
+            x, r, p = (torch.from_numpy(st[key].copy()).to(dev) for key in ("x", "r", "p"))
             rz, residuals, it0 = float(st["rz"]), list(st["residuals"]), int(st["n_iter"])
     else:
-        x = torch.zeros(n, dtype=torch.float64) if x0 is None else torch.tensor(np.asarray(x0, dtype=np.float64))
+        x = torch.zeros_like(bt) if x0 is None else torch.as_tensor(x0, dtype=torch.float64, device=dev).clone()
         r = bt - call(matvec, x) if x0 is not None else bt.clone()
         p = apply_m(r).clone()
         rz = float(r @ p)
@@ -124,7 +127,7 @@ def pcg(matvec, b, *, precond=None, x0=None, tol=1e-8, max_iter=None, callback=N
             bar.update(1)
             bar.set_postfix(residual=f"{rel:.2e}")
             converged = rel <= tol
-            if callback is not None and callback(it, x.numpy(), rel):
+            if callback is not None and callback(it, out(x), rel):
                 break
             if converged:
                 break
@@ -133,8 +136,8 @@ def pcg(matvec, b, *, precond=None, x0=None, tol=1e-8, max_iter=None, callback=N
             p = torch.add(z, p, alpha=rz_new / rz)
             rz = rz_new
             if checkpoint is not None and it % checkpoint_every == 0:
-                atomic_savez(checkpoint, x=x.numpy(), r=r.numpy(), p=p.numpy(), rz=rz, b=b,
-                             residuals=np.array(residuals), n_iter=it)
+                atomic_savez(checkpoint, x=x.cpu().numpy(), r=r.cpu().numpy(), p=p.cpu().numpy(), rz=rz,
+                             b=bt.cpu().numpy(), residuals=np.array(residuals), n_iter=it)
     finally:
         bar.close()
     if not converged and it >= max_iter:
@@ -143,4 +146,4 @@ def pcg(matvec, b, *, precond=None, x0=None, tol=1e-8, max_iter=None, callback=N
                       "lam.", ConvergenceWarning, stacklevel=2)
     if checkpoint is not None and converged and os.path.exists(checkpoint):
         os.remove(checkpoint)
-    return SolveResult(x.numpy(), converged, it, residuals, time.perf_counter() - t0)
+    return SolveResult(out(x), converged, it, residuals, time.perf_counter() - t0)
