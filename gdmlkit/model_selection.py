@@ -7,7 +7,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .metrics import prediction_errors
-from .models.base import BaseEstimator
+from .models import GDMLRegressor
 
 __all__ = ["select_sigma", "SigmaSearchResult"]
 
@@ -69,9 +69,9 @@ def select_sigma(estimator, X, y=None, E=None, *, z=None, sigmas=(5, 10, 15, 20,
     >>> result = select_sigma(GDMLRegressor(), train, sigmas=[10, 20])  # doctest: +SKIP
     >>> model = result.best_estimator
     """
-    if not isinstance(estimator, BaseEstimator) or not hasattr(estimator, "_unpack"):
+    if not isinstance(estimator, GDMLRegressor):
         raise TypeError(f"estimator must be a GDMLRegressor; got {type(estimator).__name__}.")
-    if getattr(estimator, "_periodic", False):
+    if estimator.is_periodic:
         raise TypeError("select_sigma does not handle periodic estimators (BIGDMLRegressor) yet; compare a few "
                         "sigmas on validation geometries instead (see benchmarks/bigdml_learning_curves.py).")
     R, F, E, z, eu, lu = estimator._unpack(X, y, E, z, None, None)

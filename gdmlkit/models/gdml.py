@@ -1,42 +1,27 @@
 """GDMLRegressor: (s)GDML force fields fitted in closed form, scikit-learn style."""
 
-import os
-import time
 import warnings
 
 import numpy as np
 import torch
 
 from ..descriptors import InverseDistanceDescriptor
-from ..exceptions import NotPSDError, PerformanceWarning
-from ..kernels.dense import assemble_kernel
-from ..kernels.operator import HessianKernelOperator
-from ..preconditioners import PRECONDITIONERS, make_preconditioner
-from ..solvers import cholesky_factor_inplace, cholesky_solve
-from ..solvers.pcg import pcg
+from ..preconditioners import PRECONDITIONERS
 from ..symmetry import find_permutations, permutation_desc_index, validate_permutations
 from ..units import normalize_energy_unit, normalize_length_unit
 from ..utils.validation import check_atomic_numbers, check_energies, check_forces, check_positions, check_scalar
-from .base import BaseEstimator, check_is_fitted, check_query_dataset
+from ..base import BaseEstimator, check_is_fitted, check_query_dataset
+from ..model_format import load_model, register_estimator
+from .policy import FitPolicy
 from .predictor import GDMLPredictor
+from .solve import closed_form, pcg_fit
 
 __all__ = ["GDMLRegressor"]
 
 _SOLVERS = ("auto", "cholesky", "pcg")
 
 
-def _available_memory_bytes():
-    """Physical memory currently available (bytes), from /proc/meminfo or sysconf."""
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-
-
+@register_estimator
 class GDMLRegressor(BaseEstimator):
     """Symmetrised gradient-domain machine learning (sGDML) force field.
 
@@ -67,9 +52,10 @@ class GDMLRegressor(BaseEstimator):
         half the available memory, PCG beyond.
     preconditioner : {'random', 'cholesky', 'leverage', 'svd', 'none'}, default='random'
         Nyström preconditioner for PCG (see :mod:`gdmlkit.preconditioners`); 'random'
-        (fastest measured on ethanol, benchmarks/scaling.py), 'leverage' and 'cholesky'
-        choose whole geometries (``by_geometry=True``), whose kernel columns cost one
-        block evaluation for all 3N components.
+        (the fastest on ethanol, docs/theory/tuning.md), 'leverage' and 'cholesky'
+        choose whole geometries (``by_geometry=True``, their ``estimator_options``), whose
+        kernel columns cost one block evaluation for all 3N components. The sizing rules
+        are :class:`~gdmlkit.models.policy.FitPolicy`'s.
     preconditioner_options : dict, optional
         Extra keyword arguments of the preconditioner (e.g. ``{"pivoting": "random"}``).
     n_inducing : int or 'auto', default='auto'
@@ -81,8 +67,8 @@ class GDMLRegressor(BaseEstimator):
         would exceed that budget. ``preconditioner_options`` can set it. 'cholesky'
         keeps float64 and half the rank: its pivoting holds an n x k float64 factor.
     rank_constant : float, default=36.0
-        The constant c of the automatic rank rule; 36 was the fastest measured for
-        ethanol at N = 1000 (k = 2000 of n = 21,000), c = 1 needed 3x more iterations.
+        The constant c of the automatic rank rule (chosen by measurement,
+        docs/theory/tuning.md).
     tol : float, default=1e-6
         PCG relative residual tolerance.
     max_iter : int, optional
@@ -144,7 +130,7 @@ class GDMLRegressor(BaseEstimator):
     """
 
     _PERMS = ("auto", "none")
-    _periodic = False  #: whether the estimator models periodic cells (BIGDMLRegressor)
+    is_periodic = False  #: whether the estimator models periodic cells (BIGDMLRegressor)
 
     def __init__(self, sigma=10.0, *, lam=1e-10, perms="auto", max_perms=512, use_E=True,
                  use_E_cstr=False, solver="auto", preconditioner="random", preconditioner_options=None,
@@ -240,7 +226,7 @@ class GDMLRegressor(BaseEstimator):
         self
         """
         self._check_params()
-        if getattr(X, "is_periodic", False) and not self._periodic:
+        if getattr(X, "is_periodic", False) and not self.is_periodic:
             raise ValueError("The dataset is periodic (it has a cell with pbc); GDMLRegressor would ignore the "
                              "periodic images. Use BIGDMLRegressor, or drop the cell for a molecule or cluster.")
         R, F, E, z, energy_unit, length_unit = self._unpack(X, y, E, z, energy_unit, length_unit)
@@ -252,20 +238,20 @@ class GDMLRegressor(BaseEstimator):
 
         perms = self._resolve_perms(R, z)
         desc = self._make_descriptor(n_atoms)
-        Rt = torch.from_numpy(R)
-        x, g = desc.transform(Rt)
+        x, g = desc.transform(torch.from_numpy(R))  # once per fit: solver, coefficients and constant use it
         dp = torch.from_numpy(permutation_desc_index(perms))
         use_E_cstr = bool(self.use_E_cstr)
         y_vec = F.reshape(-1)
         E_mean = float(np.mean(E)) if E is not None else 0.0
         if use_E_cstr:
             y_vec = np.concatenate([y_vec, E - E_mean])
-        if self._choose_solver(y_vec.size) == "pcg":
+        policy = self.fit_policy()
+        if policy.solver(self.solver, y_vec.size) == "pcg":
             if use_E_cstr:
                 raise ValueError("use_E_cstr=True is only supported by solver='cholesky'.")
-            alphas, info = self._solve_pcg(R, dp, y_vec)
+            alphas, info = pcg_fit(self, R, desc, x, g, dp, F, policy)
         else:
-            alphas, info = self._fit_closed_form(desc, x, g, dp, F, y_vec, use_E_cstr)
+            alphas, info = closed_form(self, desc, x, g, dp, F, y_vec, use_E_cstr, policy)
 
         nF = n_train * n_atoms * 3
         self.alphas_ = alphas[:nF].reshape(n_train, n_atoms, 3)
@@ -284,7 +270,7 @@ class GDMLRegressor(BaseEstimator):
         if use_E_cstr:
             self.c_ = E_mean
         elif E is not None and self.use_E:
-            self.c_ = self._integration_constant(R, E)
+            self.c_ = self._integration_constant(x, E)
         else:
             warnings.warn("No energy labels were used: energies are predicted up to an additive constant "
                           "(c_ = 0). Pass E to fit to fix it.", UserWarning, stacklevel=2)
@@ -301,136 +287,15 @@ class GDMLRegressor(BaseEstimator):
             return find_permutations(R, z, max_perms=self.max_perms, progress=self.progress)
         return validate_permutations(self.perms, z)
 
-    def _memory_budget(self):
-        """Bytes the fit may use: max_memory, or the memory available now."""
-        return _available_memory_bytes() if self.max_memory is None else self.max_memory * 1e9
+    def fit_policy(self):
+        """The :class:`~gdmlkit.models.policy.FitPolicy` of this estimator's memory parameters."""
+        return FitPolicy(self.max_memory, self.rank_constant)
 
-    def _choose_solver(self, size):
-        if self.solver != "auto":
-            return self.solver
-        return "cholesky" if size * size * 8 < 0.5 * self._memory_budget() else "pcg"
-
-    def _factor_budget(self, cache_bytes=0):
-        """Bytes the preconditioner's n x k factor may take: 1.5 GB, or 0.65 max_memory less the cache
-        (ethanol, N = 10000: a 2.5 GB float32 factor peaked at 3.8 GB in all)."""
-        return 1.5e9 if self.max_memory is None else 0.65 * self.max_memory * 1e9 - cache_bytes
-
-    def auto_factor_dtype(self, n, cache_bytes=0, rank=None):
-        """'float64' when the n x k float64 factor fits the factor budget, else 'float32' (twice the
-        rank in the same memory, see :class:`~gdmlkit.preconditioners.NystromPreconditioner`);
-        k is `rank`, or the rank rule's without one."""
-        k = min(n, self._rule_rank(n) if rank is None else rank)
-        return "float64" if 8 * n * k <= self._factor_budget(cache_bytes) else "float32"
-
-    def _rule_rank(self, n):
-        return int(round((self.rank_constant * n * n / 2.0) ** (1.0 / 3.0)))
-
-    def auto_rank(self, n, cache_bytes=0, factor_dtype="float64"):
-        """Preconditioner rank for n unknowns: (c n^2 / 2)^(1/3), <= n, with the n x k factor (8 or 4 bytes
-        per entry for `factor_dtype`) within 1.5 GB, or with max_memory within 0.65 max_memory less
-        `cache_bytes`."""
-        k = self._rule_rank(n)
-        size = 4 if factor_dtype == "float32" else 8
-        return int(max(1, min(k, n, self._factor_budget(cache_bytes) // (size * n))))
-
-    def _solve_pcg(self, R, dp, y_vec):
-        """Lazy operator + Nyström preconditioner + PCG."""
-        cache = self.cache_coefficients
-        cache_bytes = HessianKernelOperator.coefficient_bytes(len(R), dp)
-        if cache == "auto":
-            cache = (self.backend != "keops" and torch.device(self.device).type == "cpu"
-                     and cache_bytes <= 0.25 * self._memory_budget())
-        op = HessianKernelOperator(R, dp, self.sigma, self.lam, coordinates="internal", backend=self.backend,
-                                   device=self.device, descriptor=self._make_descriptor(R.shape[1]),
-                                   cache_coefficients=cache)
-        y_vec = op.project(y_vec.reshape(op.n_train, op.n_atoms, 3))
-        n = y_vec.size
-        options = {"by_geometry": True} if self.preconditioner in ("random", "leverage", "cholesky") else {}
-        options.update(self.preconditioner_options or {})
-        cache_bytes = cache_bytes if cache else 0
-        rank = None if self.n_inducing == "auto" else int(self.n_inducing)
-        if "factor_dtype" not in options:  # pivoted Cholesky holds n x k float64 while it pivots anyway
-            options["factor_dtype"] = ("float64" if self.preconditioner == "cholesky"
-                                       else self.auto_factor_dtype(n, cache_bytes, rank))
-        if rank is None:
-            rank = self.auto_rank(n, cache_bytes, options["factor_dtype"])
-        pc = make_preconditioner(self.preconditioner, rank, random_state=self.random_state, **options)
-        t0 = time.perf_counter()
-        if pc is not None:
-            pc.fit(op)
-        t1 = time.perf_counter()
-        max_iter = self.max_iter if self.max_iter is not None else int(10 * np.sqrt(n)) + 1000
-        res = pcg(op.matvec, y_vec, precond=pc, tol=self.tol, max_iter=max_iter, checkpoint=self.checkpoint,
-                  progress=self.progress)
-        info = {"solver": "pcg", "size": n, "coordinates": op.coordinates, "backend": op.backend,
-                "preconditioner": self.preconditioner, "cached_coefficients": cache,
-                "rank": pc.rank_ if pc is not None else 0, "factor_dtype": options["factor_dtype"],
-                "n_iter": res.n_iter, "converged": res.converged,
-                "residuals": res.residuals, "t_preconditioner_s": t1 - t0, "t_solve_s": res.time_s}
-        return op.lift(res.x).reshape(-1), info
-
-    def _fit_closed_form(self, desc, x, g, dp, F, y_vec, use_E_cstr):
-        """Closed form in the rigid-motion-free subspace: J_i Q_i replaces J_i, so the system has
-        n (3N - 6) unknowns instead of 3N n (same predictions; (27/21)^3 = 2.1x less work for ethanol)."""
-        n, n_atoms = F.shape[:2]
-        J = desc.jacobian(g)
-        Q = desc.internal_basis(J)
-        if Q is None:  # geometries of different rank (e.g. some linear): solve in full Cartesian space
-            return self._solve_closed_form(x, J, dp, y_vec, use_E_cstr)
-        yF = torch.einsum("nkr,nk->nr", Q, torch.from_numpy(F.reshape(n, -1))).reshape(-1).numpy()
-        y_red = np.concatenate([yF, y_vec[n * n_atoms * 3:]])
-        beta, info = self._solve_closed_form(x, J @ Q, dp, y_red, use_E_cstr)
-        r = Q.shape[2]
-        alpha_F = torch.einsum("nkr,nr->nk", Q, torch.from_numpy(beta[:n * r].reshape(n, r))).reshape(-1).numpy()
-        info["internal_dof"] = r
-        return np.concatenate([alpha_F, beta[n * r:]]), info
-
-    def _solve_closed_form(self, x, J, dp, y_vec, use_E_cstr):
-        """Assemble K in one float64 array, factorise in place, solve; jitter on failure."""
-        size = y_vec.size
-        need = size * size * 8
-        avail = self._memory_budget()
-        if need > 0.9 * avail:
-            where = "available" if self.max_memory is None else "allowed by max_memory"
-            raise MemoryError(
-                f"The closed-form solver needs {need / 1e9:.1f} GB for the kernel ({size} x {size} float64) "
-                f"but only {avail / 1e9:.1f} GB are {where}. Use solver='pcg' or fewer training geometries."
-            )
-        if need > 0.5 * avail:
-            warnings.warn(f"The kernel takes {need / 1e9:.1f} GB of the {avail / 1e9:.1f} GB available.",
-                          PerformanceWarning, stacklevel=3)
-        K = np.empty((size, size))
-        diag = np.arange(size)
-        jitter = 0.0
-        t0 = time.perf_counter()
-        for attempt in range(6):
-            assemble_kernel(x, J, dp, self.sigma, use_E=use_E_cstr, out=K, lower_only=True,
-                            progress=self.progress)
-            t1 = time.perf_counter()
-            scale = float(np.mean(np.abs(K[diag, diag])))
-            K[diag, diag] += self.lam + jitter
-            if cholesky_factor_inplace(K, progress=self.progress) == 0:
-                break
-            jitter = max(100.0 * jitter, 1e-10 * scale, 10.0 * self.lam)
-            warnings.warn(f"Kernel matrix not positive definite with lam={self.lam:g}; retrying with "
-                          f"jitter {jitter:.1e} added to the diagonal.", PerformanceWarning, stacklevel=3)
-        else:
-            raise NotPSDError(
-                f"The kernel matrix is not positive definite even with jitter {jitter:.1e}. Check for "
-                "duplicate training geometries, or increase lam or sigma."
-            )
-        alphas = cholesky_solve(K, y_vec)
-        t2 = time.perf_counter()
-        del K
-        info = {"solver": "cholesky", "size": size, "jitter": jitter, "attempts": attempt + 1,
-                "t_assemble_s": t1 - t0, "t_solve_s": t2 - t1}
-        return alphas, info
-
-    def _integration_constant(self, R, E):
-        """Least-squares offset between reference and integrated energies (training set)."""
+    def _integration_constant(self, x, E):
+        """Least-squares offset between reference and integrated energies of the training descriptors x."""
         self.c_ = 0.0
         self._predictor = None
-        E_pred, _ = self._get_predictor().predict(R)
+        E_pred = self._get_predictor().energies(x)
         corr = np.corrcoef(E, E_pred)[0, 1] if len(E) > 2 and np.std(E) > 0 else 1.0
         if corr < 0:
             warnings.warn(f"Predicted training energies are anti-correlated with the labels (r = {corr:.2f}); "
@@ -499,6 +364,10 @@ class GDMLRegressor(BaseEstimator):
     @classmethod
     def load(cls, path, device="cpu"):
         """Load a gdmlkit or sGDML model file. See :func:`gdmlkit.models.load_model`."""
-        from .io import load_model
-
         return load_model(path, device=device)
+
+    @classmethod
+    def _from_saved(cls, data, meta, device):
+        from .io import restore_model
+
+        return restore_model(cls, data, meta, device)

@@ -85,5 +85,14 @@ class GDMLPredictor:
                 F[s:s + batch_size] = f.cpu().numpy()
         return E, F
 
+    def energies(self, x):
+        """Energies (m,) numpy of descriptors x (m, D) tensor (e.g. the training set's, computed once)."""
+        x = torch.as_tensor(x, dtype=self.dtype, device=self.device)
+        step = self.pairs.rows
+        with torch.no_grad():
+            E = [self.pairs.product(x[s:s + step], self.WP, self.XP_WP, with_energy=True,
+                                   energy_weights=self.aE)[1] for s in range(0, x.shape[0], step)]
+        return (torch.cat(E) + self.c).cpu().numpy()
+
     def __repr__(self):
         return f"GDMLPredictor(n_points={self.XP.shape[0]}, sigma={self.sigma}, device={self.device})"

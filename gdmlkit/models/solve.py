@@ -1,0 +1,100 @@
+"""The two ways an estimator solves its kernel system: closed form and PCG on the lazy operator.
+
+Both take the training descriptors computed once per fit (``x``, ``g`` from
+``descriptor.transform``) and return the Cartesian force coefficients (with energy
+coefficients appended for energy constraints) and a ``solve_info_`` dict. Sizing
+decisions come from :class:`~gdmlkit.models.policy.FitPolicy`.
+"""
+
+import time
+import warnings
+
+import numpy as np
+import torch
+
+from ..exceptions import NotPSDError, PerformanceWarning
+from ..kernels.dense import assemble_kernel
+from ..kernels.operator import HessianKernelOperator
+from ..preconditioners import make_preconditioner
+from ..solvers import cholesky_factor_inplace, cholesky_solve
+from ..solvers.pcg import pcg
+
+__all__ = ["closed_form", "pcg_fit"]
+
+
+def closed_form(est, desc, x, g, dp, F, y_vec, use_E_cstr, policy):
+    """Closed form in the rigid-motion-free subspace: J_i Q_i replaces J_i, so the system has
+    n (3N - 6) unknowns instead of 3N n (same predictions, less work).
+
+    `est` gives sigma, lam and progress; F (n, n_atoms, 3) the forces, `y_vec` the labels.
+    """
+    n, n_atoms = F.shape[:2]
+    J = desc.jacobian(g)
+    Q = desc.internal_basis(J)
+    if Q is None:  # geometries of different rank (e.g. some linear): solve in full Cartesian space
+        return _factor_and_solve(est, x, J, dp, y_vec, use_E_cstr, policy)
+    yF = torch.einsum("nkr,nk->nr", Q, torch.from_numpy(F.reshape(n, -1))).reshape(-1).numpy()
+    y_red = np.concatenate([yF, y_vec[n * n_atoms * 3:]])
+    beta, info = _factor_and_solve(est, x, J @ Q, dp, y_red, use_E_cstr, policy)
+    r = Q.shape[2]
+    alpha_F = torch.einsum("nkr,nr->nk", Q, torch.from_numpy(beta[:n * r].reshape(n, r))).reshape(-1).numpy()
+    info["internal_dof"] = r
+    return np.concatenate([alpha_F, beta[n * r:]]), info
+
+
+def _factor_and_solve(est, x, J, dp, y_vec, use_E_cstr, policy):
+    """Assemble K in one float64 array, factorise in place, solve; jitter on failure."""
+    size = y_vec.size
+    policy.check_closed_form(size)
+    K = np.empty((size, size))
+    diag = np.arange(size)
+    jitter = 0.0
+    t0 = time.perf_counter()
+    for attempt in range(6):
+        assemble_kernel(x, J, dp, est.sigma, use_E=use_E_cstr, out=K, lower_only=True, progress=est.progress)
+        t1 = time.perf_counter()
+        scale = float(np.mean(np.abs(K[diag, diag])))
+        K[diag, diag] += est.lam + jitter
+        if cholesky_factor_inplace(K, progress=est.progress) == 0:
+            break
+        jitter = max(100.0 * jitter, 1e-10 * scale, 10.0 * est.lam)
+        warnings.warn(f"Kernel matrix not positive definite with lam={est.lam:g}; retrying with "
+                      f"jitter {jitter:.1e} added to the diagonal.", PerformanceWarning, stacklevel=4)
+    else:
+        raise NotPSDError(
+            f"The kernel matrix is not positive definite even with jitter {jitter:.1e}. Check for "
+            "duplicate training geometries, or increase lam or sigma."
+        )
+    alphas = cholesky_solve(K, y_vec)
+    t2 = time.perf_counter()
+    del K
+    info = {"solver": "cholesky", "size": size, "jitter": jitter, "attempts": attempt + 1,
+            "t_assemble_s": t1 - t0, "t_solve_s": t2 - t1}
+    return alphas, info
+
+
+def pcg_fit(est, R, desc, x, g, dp, F, policy):
+    """Lazy operator (internal coordinates) + Nyström preconditioner + PCG; vectors stay on the
+    estimator's device. `est` gives the solver parameters."""
+    cache_bytes = HessianKernelOperator.coefficient_bytes(len(R), dp)
+    cache = policy.cache(est.cache_coefficients, est.backend, est.device, cache_bytes)
+    op = HessianKernelOperator(R, dp, est.sigma, est.lam, coordinates="internal", backend=est.backend,
+                               device=est.device, descriptor=desc, features=(x, g), cache_coefficients=cache)
+    b = op.project(torch.from_numpy(F))
+    n = b.shape[0]
+    rank, options = policy.preconditioner(est.preconditioner, n, est.n_inducing, est.preconditioner_options,
+                                          cache_bytes if cache else 0)
+    pc = make_preconditioner(est.preconditioner, rank, random_state=est.random_state, **options)
+    t0 = time.perf_counter()
+    if pc is not None:
+        pc.fit(op)
+    t1 = time.perf_counter()
+    max_iter = est.max_iter if est.max_iter is not None else int(10 * np.sqrt(n)) + 1000
+    res = pcg(op.matvec, b, precond=pc, tol=est.tol, max_iter=max_iter, checkpoint=est.checkpoint,
+              progress=est.progress)
+    info = {"solver": "pcg", "size": n, "coordinates": op.coordinates, "backend": op.backend,
+            "preconditioner": est.preconditioner, "cached_coefficients": cache,
+            "rank": pc.rank_ if pc is not None else 0, "factor_dtype": options["factor_dtype"],
+            "n_iter": res.n_iter, "converged": res.converged,
+            "residuals": res.residuals, "t_preconditioner_s": t1 - t0, "t_solve_s": res.time_s}
+    return op.lift(res.x).reshape(-1).cpu().numpy(), info
