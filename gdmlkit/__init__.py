@@ -5,15 +5,14 @@ Data flows one way: :mod:`~gdmlkit.data` -> :mod:`~gdmlkit.descriptors` and
 :mod:`~gdmlkit.models` -> :mod:`~gdmlkit.calculators`.
 """
 
-__version__ = "0.1.0"
-
-from .calculators import GDMLCalculator  # noqa: E402
-from .data import Dataset, load_dataset, load_example, save_dataset, train_test_split  # noqa: E402
-from .metrics import prediction_errors  # noqa: E402
-from .model_selection import select_sigma  # noqa: E402
-from .models import BIGDMLRegressor, GDMLRegressor, load_model, save_model  # noqa: E402
-from .nn import NNRegressor  # noqa: E402
-from .symmetry import find_permutations, find_spacegroup_symmetry  # noqa: E402
+from .version import __version__
+from .calculators import GDMLCalculator
+from .data import Dataset, load_dataset, load_example, save_dataset, train_test_split
+from .metrics import prediction_errors
+from .model_selection import select_sigma
+from .models import BIGDMLRegressor, GDMLRegressor, load_model, save_model
+from .nn import NNRegressor
+from .symmetry import find_permutations, find_spacegroup_symmetry
 
 __all__ = [
     "Dataset", "load_dataset", "save_dataset", "load_example", "train_test_split",

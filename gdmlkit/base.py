@@ -4,13 +4,14 @@ Estimators store their constructor arguments unchanged and do all work in ``fit`
 so ``sklearn.base.clone``, ``GridSearchCV`` and pickling work on them.
 """
 
+import functools
 import inspect
 
 import numpy as np
 
-from ..exceptions import NotFittedError
+from .exceptions import NotFittedError
 
-__all__ = ["BaseEstimator", "check_is_fitted", "check_query_dataset"]
+__all__ = ["BaseEstimator", "check_is_fitted", "check_query_dataset", "extends_params"]
 
 
 class BaseEstimator:
@@ -58,6 +59,37 @@ class BaseEstimator:
 
         return Tags(estimator_type="regressor", target_tags=TargetTags(required=False),
                     regressor_tags=RegressorTags())
+
+
+def extends_params(parent_init, **defaults):
+    """Decorate a subclass ``__init__(self, <own parameters>, **params)`` so that its signature lists its
+    own parameters followed by the parent's keyword parameters (`defaults` overriding the parent's
+    defaults), and ``params`` arrives with every parent parameter filled in.
+
+    ``get_params``, ``clone`` and ``help`` then see one explicit signature, without the subclass
+    re-typing the parent's parameters.
+    """
+    def decorate(init):
+        own = [p for p in inspect.signature(init).parameters.values() if p.kind != p.VAR_KEYWORD]
+        names = {p.name for p in own}
+        inherited = [p.replace(default=defaults.get(p.name, p.default))
+                     for p in inspect.signature(parent_init).parameters.values()
+                     if p.name not in names and p.kind == p.KEYWORD_ONLY]
+        unknown = set(defaults) - {p.name for p in inherited}
+        if unknown:
+            raise TypeError(f"defaults for unknown parent parameters: {sorted(unknown)}")
+        sig = inspect.Signature(own + inherited)
+
+        @functools.wraps(init)
+        def wrapper(*args, **kwargs):
+            bound = sig.bind(*args, **kwargs)
+            bound.apply_defaults()
+            return init(**bound.arguments)
+
+        wrapper.__signature__ = sig
+        return wrapper
+
+    return decorate
 
 
 def check_is_fitted(estimator, attribute):

@@ -3,6 +3,7 @@
 import numpy as np
 from ase.calculators.calculator import Calculator, all_changes
 
+from ..model_format import load_model
 from ..units import energy_units_to_eV, length_units_to_A, normalize_energy_unit, normalize_length_unit
 
 __all__ = ["GDMLCalculator"]
@@ -30,8 +31,6 @@ class GDMLCalculator(Calculator):
     def __init__(self, model, *, energy_unit=None, length_unit=None, **kwargs):
         super().__init__(**kwargs)
         if isinstance(model, (str, bytes)) or hasattr(model, "__fspath__"):
-            from ..models.io import load_model
-
             model = load_model(model)
         self.model = model
         eu = self._resolve("energy", getattr(model, "energy_unit_", None), energy_unit, normalize_energy_unit)
@@ -77,8 +76,10 @@ class GDMLCalculator(Calculator):
         super().calculate(atoms, properties, system_changes)
         self.check_atoms(self.atoms)
         R = self.atoms.get_positions()[None] * self._A_to_model
-        # models trained on periodic cells (NNRegressor.periodic_) also take the cell
-        extra = {"cell": self.atoms.cell.array[None] * self._A_to_model} if getattr(self.model, "periodic_", False) else {}
+        # periodic models without a fixed cell (NNRegressor with is_periodic) also take the cell; a BIGDML
+        # model's fixed cell_ was checked above and its predict takes positions only
+        takes_cell = getattr(self.model, "is_periodic", False) and getattr(self.model, "cell_", None) is None
+        extra = {"cell": self.atoms.cell.array[None] * self._A_to_model} if takes_cell else {}
         E, F = self.model.predict(R, **extra)
         energy = float(E[0]) * self._e_to_eV
         self.results = {"energy": energy, "free_energy": energy, "forces": F[0] * self._f_to_eV_A}

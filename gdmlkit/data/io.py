@@ -22,11 +22,8 @@ EXAMPLES = {
     "ethanol_test": "ethanol_rmd17_test.npz",
     "pdh_emt": "pdh_emt_300K.npz",
 }
-# installed package data first, then the repository's top-level data/ folder
-_EXAMPLE_DIRS = (
-    Path(__file__).resolve().parent / "examples",
-    Path(__file__).resolve().parents[2] / "data",
-)
+# package data: in a checkout a link to the repository's data/ folder, in a wheel a copy of its files
+_EXAMPLE_DIRS = (Path(__file__).resolve().parent / "examples",)
 
 
 def load_dataset(path, *, energy_unit=None, length_unit=None, index=":"):

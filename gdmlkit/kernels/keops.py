@@ -11,11 +11,12 @@ KeOps keys its cache on the flags, so binaries built with other flags are not re
 """
 
 import functools
-import math
 import os
 import sys
 
 import torch
+
+from .matern import matern52_constants
 
 CPU_FLAGS = os.environ.get("GDMLKIT_KEOPS_CXXFLAGS", "-march=native")
 
@@ -64,9 +65,10 @@ def keops_descriptor_matvec(x, XP, UP, sigma):
     xi = LazyTensor(x[:, None, :].contiguous())
     xj = LazyTensor(XP[None, :, :].contiguous())
     uj = LazyTensor(UP[None, :, :].contiguous())
+    s, ca, cb = matern52_constants(sigma)
     diff = xi - xj
-    r = (diff.sqnorm2() + 1e-300).sqrt() * (math.sqrt(5.0) / sigma)
+    r = (diff.sqnorm2() + 1e-300).sqrt() * s
     e = (-r).exp()
-    a = (5.0 / (3.0 * sigma**2)) * (1.0 + r) * e
-    b = (25.0 / (3.0 * sigma**4)) * e
+    a = ca * (1.0 + r) * e
+    b = cb * e
     return (a * uj - (b * (diff * uj).sum()) * diff).sum(dim=1)

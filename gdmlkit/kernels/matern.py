@@ -13,35 +13,37 @@ import math
 
 import torch
 
-__all__ = ["matern52", "matern52_coefficients", "HessianPairs", "SymmetricHessianPairs", "PAIR_BLOCK"]
+__all__ = ["matern52", "matern52_constants", "matern52_coefficients", "HessianPairs", "SymmetricHessianPairs",
+           "PAIR_BLOCK"]
 
-#: Query x training-point pairs per tile of :class:`HessianPairs`: the (rows, cols)
-#: temporaries then stay near the CPU's L3 cache (32 MB on the 2-core EPYC where it
-#: was measured; tiles 4x larger were 2x slower).
+# Tile sizes were chosen by measurement: docs/theory/tuning.md gives the figures.
+#: Query x training-point pairs per tile of :class:`HessianPairs` (temporaries near an L3 cache).
 PAIR_BLOCK = 3 * 2**18
-#: Query rows per tile. Tiles of 128-2048 rows (x 6144-384 columns) made the ethanol product at
-#: N = 10000 2.3x faster than tiles of 13 rows x all 60000 columns (wider GEMMs, the
-#: column slice of the training points reused from cache).
+#: Query rows per tile (wide GEMMs; the column slice of the training points reused from cache).
 TILE_ROWS = 256
-#: Pairs per tile of :class:`SymmetricHessianPairs`, which keeps four tile-sized arrays live:
-#: ethanol, N = 10000, best of 3: tiles of 181 x 1086 pairs 2.48 s, 256 x 1536 2.94 s,
-#: 362 x 2172 3.05 s (the plain product with PAIR_BLOCK tiles: 3.80 s).
+#: Pairs per tile of :class:`SymmetricHessianPairs`, which keeps four tile-sized arrays live.
 SYMMETRIC_PAIR_BLOCK = PAIR_BLOCK // 4
+
+
+def matern52_constants(sigma):
+    """(s, ca, cb) = (sqrt(5) / sigma, 5 / (3 sigma^2), 25 / (3 sigma^4)): r = s d, a = ca (1 + r) e^-r,
+    b = cb e^-r. Every implementation of the kernel (torch tiles, KeOps, the dense reference) takes them
+    from here."""
+    return math.sqrt(5.0) / sigma, 5.0 / (3.0 * sigma**2), 25.0 / (3.0 * sigma**4)
 
 
 def matern52(d, sigma):
     """Kernel value k(d) for descriptor distances `d` (any shape)."""
-    r = (math.sqrt(5.0) / sigma) * d
+    r = matern52_constants(sigma)[0] * d
     return (1.0 + r + r * r / 3.0) * torch.exp(-r)
 
 
 def matern52_coefficients(d, sigma):
     """Hessian coefficients (a, b) of the Matérn-5/2 kernel at descriptor distances `d`."""
-    r = (math.sqrt(5.0) / sigma) * d
+    s, ca, cb = matern52_constants(sigma)
+    r = s * d
     e = torch.exp(-r)
-    a = (5.0 / (3.0 * sigma**2)) * (1.0 + r) * e
-    b = (25.0 / (3.0 * sigma**4)) * e
-    return a, b
+    return ca * (1.0 + r) * e, cb * e
 
 
 class HessianPairs:
@@ -72,9 +74,7 @@ class HessianPairs:
         self.XP = XP
         self.sigma = float(sigma)
         M, D = XP.shape
-        self._s = math.sqrt(5.0) / self.sigma
-        self._ca = 5.0 / (3.0 * self.sigma**2)
-        self._cb = 25.0 / (3.0 * self.sigma**4)
+        self._s, self._ca, self._cb = matern52_constants(self.sigma)
         one = torch.ones(M, 1, dtype=XP.dtype, device=XP.device)
         self._B1 = torch.cat([(-2.0 * self._s) * XP, one, (self._s**2) * (XP * XP).sum(1, keepdim=True)], 1)
         self._B3 = torch.cat([XP, one], 1)
@@ -151,7 +151,7 @@ class SymmetricHessianPairs(HessianPairs):
         z_jP = sum_i [ a u_i - b (d_ijP . u_i) d_ijP ],    y_j += S_P^T z_jP
 
     The transposed sum costs three matrix products of the tile but no distances or
-    exponentials: 1.35x faster than :class:`HessianPairs` on ethanol at N = 10000. This
+    exponentials (the speed-up is measured in docs/theory/tuning.md). This
     needs the permutations to form a group (closed under inverses; :meth:`applies`).
 
     Parameters

@@ -17,12 +17,14 @@ from ..descriptors import PeriodicInverseDistanceDescriptor, check_cell
 from ..exceptions import PerformanceWarning
 from ..symmetry import SUBGROUPS, find_spacegroup_symmetry, validate_permutations
 from ..utils.validation import check_positions, check_scalar
-from .base import check_is_fitted
+from ..base import check_is_fitted, extends_params
+from ..model_format import register_estimator
 from .gdml import GDMLRegressor
 
 __all__ = ["BIGDMLRegressor"]
 
 
+@register_estimator
 class BIGDMLRegressor(GDMLRegressor):
     """Gradient-domain force field of a periodic supercell with a fixed cell (BIGDML).
 
@@ -84,18 +86,11 @@ class BIGDMLRegressor(GDMLRegressor):
     """
 
     _PERMS = ("auto",) + SUBGROUPS + ("none",)
-    _periodic = True
+    is_periodic = True
 
-    def __init__(self, sigma=10.0, *, lam=1e-10, perms="auto", reference=None, symprec=1e-3, max_perms=256,
-                 use_E=True, use_E_cstr=False, solver="auto", preconditioner="random", preconditioner_options=None,
-                 n_inducing="auto", rank_constant=36.0, tol=1e-6, max_iter=None, backend="auto",
-                 cache_coefficients="auto", max_memory=None, checkpoint=None, random_state=None, device="cpu",
-                 progress=False):
-        super().__init__(sigma, lam=lam, perms=perms, max_perms=max_perms, use_E=use_E, use_E_cstr=use_E_cstr,
-                         solver=solver, preconditioner=preconditioner, preconditioner_options=preconditioner_options,
-                         n_inducing=n_inducing, rank_constant=rank_constant, tol=tol, max_iter=max_iter,
-                         backend=backend, cache_coefficients=cache_coefficients, max_memory=max_memory,
-                         checkpoint=checkpoint, random_state=random_state, device=device, progress=progress)
+    @extends_params(GDMLRegressor.__init__, max_perms=256)
+    def __init__(self, sigma=10.0, *, reference=None, symprec=1e-3, **params):
+        super().__init__(sigma, **params)
         self.reference = reference
         self.symprec = symprec
 

@@ -1,32 +1,24 @@
-"""Saving and loading models: a versioned .npz without pickle, written atomically.
+"""Saving and loading the kernel models (GDMLRegressor, BIGDMLRegressor) in the gdmlkit model format,
+and importing sGDML 1.0 model files (``type = 'm'``) into them.
 
-A gdmlkit model file holds ``format = 'gdmlkit-model'``, ``format_version``, the
-estimator's parameters as JSON and its fitted arrays. sGDML 1.0 model files
-(``type = 'm'``) are recognised and imported into a :class:`GDMLRegressor`.
+The file layout and the dispatch on load are :mod:`gdmlkit.model_format`'s.
 """
-
-import json
-import os
 
 import numpy as np
 
-from .. import __version__
-from ..exceptions import ModelFormatError
+from ..base import check_is_fitted
+from ..model_format import load_model, register_importer, write_model_file
 from ..units import normalize_energy_unit, normalize_length_unit
-from ..utils.atomic import atomic_savez
-from .base import check_is_fitted
 
-__all__ = ["save_model", "load_model", "atomic_savez"]
+__all__ = ["save_model", "load_model", "restore_model"]
 
-FORMAT = "gdmlkit-model"
-FORMAT_VERSION = 1
 _ARRAYS = ("R_desc_", "R_d_desc_alpha_", "perms_", "z_")
 _OPTIONAL_ARRAYS = ("alphas_", "alphas_E_", "R_train_", "cell_", "pbc_")
 _ARRAY_PARAMS = ("perms", "reference")  # constructor parameters that may be arrays
 
 
 def save_model(model, path):
-    """Save a fitted :class:`GDMLRegressor` or :class:`BIGDMLRegressor` to `path` (.npz, no pickle)."""
+    """Save a fitted :class:`GDMLRegressor` or :class:`BIGDMLRegressor` to `path` (.npz, no pickle, atomic)."""
     check_is_fitted(model, "R_d_desc_alpha_")
     params = model.get_params()
     for name in _ARRAY_PARAMS:
@@ -37,80 +29,43 @@ def save_model(model, path):
         if getattr(model, name, None) is not None:
             arrays[name] = np.asarray(getattr(model, name))
     meta = {
-        "estimator": type(model).__name__,
         "params": params,
         "c_": float(model.c_),
         "energy_unit_": model.energy_unit_,
         "length_unit_": model.length_unit_,
         "solve_info_": {k: v for k, v in (model.solve_info_ or {}).items() if isinstance(v, (int, float, str))},
         "symmetry_": getattr(model, "symmetry_", None),
-        "gdmlkit_version": __version__,
     }
-    atomic_savez(path, format=np.array(FORMAT), format_version=np.array(FORMAT_VERSION),
-                 meta=np.array(json.dumps(meta)), **arrays)
+    write_model_file(path, model, meta, arrays)
 
 
-def load_model(path, device="cpu"):
-    """Load a gdmlkit model file (kernel or network), or import an sGDML 1.0 model file.
+def restore_model(cls, data, meta, device):
+    """A fitted `cls` (GDMLRegressor or BIGDMLRegressor) from the arrays and meta of its model file."""
+    params = meta["params"]
+    for name in _ARRAY_PARAMS:
+        if params.get(name) is not None and not isinstance(params[name], str):
+            params[name] = np.asarray(params[name], dtype=np.int64 if name == "perms" else np.float64)
+    params["device"] = device
+    model = cls(**params)
+    for name in _ARRAYS + _OPTIONAL_ARRAYS:
+        setattr(model, name, data.get(name))
+    model.c_ = meta["c_"]
+    model.energy_unit_ = meta["energy_unit_"]
+    model.length_unit_ = meta["length_unit_"]
+    model.solve_info_ = meta["solve_info_"]
+    if meta.get("symmetry_") is not None:
+        model.symmetry_ = meta["symmetry_"]
+    return _finish(model)
 
-    Parameters
-    ----------
-    path : str or Path
-    device : str
-        Torch device for predictions.
 
-    Returns
-    -------
-    GDMLRegressor, BIGDMLRegressor or NNRegressor
-    """
-    from .bigdml import BIGDMLRegressor
-    from .gdml import GDMLRegressor
-
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"No model file at {path!r}.")
-    with np.load(path, allow_pickle=False) as f:
-        data = {}
-        for k in f.files:  # sGDML files hold pickled dicts (errors, md5s) that are never needed
-            try:
-                data[k] = f[k]
-            except ValueError:
-                continue
-    if "format" in data and str(data["format"]) == FORMAT:
-        version = int(data["format_version"])
-        if version > FORMAT_VERSION:
-            raise ModelFormatError(f"{path} has model format version {version}; this gdmlkit "
-                                   f"({__version__}) reads up to {FORMAT_VERSION}. Upgrade gdmlkit.")
-        meta = json.loads(str(data["meta"]))
-        if meta.get("estimator") == "NNRegressor":
-            from ..nn.estimator import NNRegressor
-
-            return NNRegressor._from_saved(data, meta, device)
-        estimators = {cls.__name__: cls for cls in (GDMLRegressor, BIGDMLRegressor)}
-        if meta["estimator"] not in estimators:
-            raise ModelFormatError(f"{path} holds a {meta['estimator']}, which this gdmlkit cannot load.")
-        params = meta["params"]
-        for name in _ARRAY_PARAMS:
-            if params.get(name) is not None and not isinstance(params[name], str):
-                params[name] = np.asarray(params[name], dtype=np.int64 if name == "perms" else np.float64)
-        params["device"] = device
-        model = estimators[meta["estimator"]](**params)
-        for name in _ARRAYS + _OPTIONAL_ARRAYS:
-            setattr(model, name, data.get(name))
-        model.c_ = meta["c_"]
-        model.energy_unit_ = meta["energy_unit_"]
-        model.length_unit_ = meta["length_unit_"]
-        model.solve_info_ = meta["solve_info_"]
-        if meta.get("symmetry_") is not None:
-            model.symmetry_ = meta["symmetry_"]
-    elif "type" in data and str(data["type"]) == "m" and "R_d_desc_alpha" in data:
-        model = _from_sgdml(data, device)
-    else:
-        raise ModelFormatError(f"{path} is neither a gdmlkit model (key 'format') nor an sGDML model "
-                               f"(type 'm'); keys found: {sorted(data)}.")
+def _finish(model):
     model.n_atoms_ = len(model.z_)
     model._predictor = None
     return model
+
+
+def _is_sgdml(data):
+    return "type" in data and str(data["type"]) == "m" and "R_d_desc_alpha" in data
 
 
 def _from_sgdml(data, device):
@@ -143,4 +98,7 @@ def _from_sgdml(data, device):
     model.energy_unit_ = normalize_energy_unit(str(data["e_unit"])) if "e_unit" in data else None
     model.length_unit_ = normalize_length_unit(str(data["r_unit"])) if "r_unit" in data else None
     model.solve_info_ = {"solver": "imported from sGDML " + str(data.get("code_version", "?"))}
-    return model
+    return _finish(model)
+
+
+register_importer("an sGDML model (type 'm')", _is_sgdml, _from_sgdml)

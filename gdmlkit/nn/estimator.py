@@ -1,20 +1,15 @@
 """NNRegressor: SchNet, SpookyNet and SO3krates trained on energies and forces, with the
 estimator interface of the kernel models (fit/predict/save/load, ASE calculator)."""
 
-import copy
-import json
-import math
-import os
-
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
+from ..base import BaseEstimator, check_is_fitted, check_query_dataset
 from ..data.dataset import validate_cells
-from ..models.base import BaseEstimator, check_is_fitted, check_query_dataset
+from ..model_format import load_model, register_estimator, write_model_file
 from ..units import energy_units_to_eV, length_units_to_A, normalize_energy_unit, normalize_length_unit
 from ..utils.validation import check_atomic_numbers, check_energies, check_forces, check_positions, check_scalar
-from ..utils.atomic import atomic_open
+from . import training
 from .schnet import SchNet
 from .so3krates import SO3krates
 from .spookynet import BOHR_A, COULOMB_CONSTANT_EV_A, SpookyNet
@@ -24,10 +19,12 @@ __all__ = ["NNRegressor", "MODELS"]
 #: architecture name -> torch module class
 MODELS = {"schnet": SchNet, "spookynet": SpookyNet, "so3krates": SO3krates}
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
-# parameters that may change between an interrupted fit and its resumption
-_RESUMABLE = ("max_epochs", "checkpoint", "device", "progress")
+# fitted scalars written to the meta of a model file
+_SAVED = ("energy_mean_", "energy_scale_", "energy_unit_", "length_unit_", "charge_", "spin_", "history_",
+          "n_epochs_", "stopped_early_")
 
 
+@register_estimator
 class NNRegressor(BaseEstimator):
     """Neural-network force field: energy E(R) from a message-passing network, forces -dE/dR.
 
@@ -79,8 +76,8 @@ class NNRegressor(BaseEstimator):
     charge_, spin_ : float or None
         Total charge (e) and unpaired electrons used in training (SpookyNet), the
         defaults of ``predict``.
-    periodic_ : bool
-        Trained on periodic cells (``predict`` then needs `cell`).
+    is_periodic : bool
+        Trained on periodic cells (``predict`` then needs `cell`); read-only.
     pbc_ : ndarray (3,) of bool or None
     history_ : list of dict
         Per epoch: train/validation loss, validation energy and force MAE, learning rate.
@@ -261,11 +258,11 @@ class NNRegressor(BaseEstimator):
         data = self._unpack(X, y, E, z, energy_unit, length_unit, cell, pbc)
         n = data["R"].shape[0]
         charge, spin = self._electronic_state(charge, spin, n)
-        train, val = self._split(data, charge, spin, valid)
+        train, val = training.split(self, data, charge, spin, valid)
         self.z_ = data["z"]
         self.n_atoms_ = len(self.z_)
         self.energy_unit_, self.length_unit_ = data["energy_unit"], data["length_unit"]
-        self.periodic_ = data["cell"] is not None
+        self._is_periodic = data["cell"] is not None
         self.pbc_ = data["pbc"]
         const = charge is not None and np.all(charge == charge[0]) and np.all(spin == spin[0])
         self.charge_ = float(charge[0]) if const else None
@@ -278,144 +275,21 @@ class NNRegressor(BaseEstimator):
             self.module_ = self._build_module(self.energy_unit_, self.length_unit_)
         self.module_.energy_scale = self.energy_scale_
         self._z_t = torch.as_tensor(self.z_, device=self.device)
-        self._train_loop(train, val, self._fingerprint(data, charge, spin, valid))
-        return self
-
-    def _split(self, data, charge, spin, valid):
-        """Training and validation dicts of arrays (validation None when not monitored)."""
-        n = data["R"].shape[0]
-        keys = ("R", "F", "E", "cell")
-        full = {k: data[k] for k in keys}
-        full["charge"], full["spin"] = charge, spin
-        if valid is not None:
-            v = self._unpack(valid, None, None, None, None, None, None, None)
-            if not np.array_equal(v["z"], data["z"]):
-                raise ValueError("valid holds different atoms (or order) than the training data.")
-            if (v["energy_unit"], v["length_unit"]) != (data["energy_unit"], data["length_unit"]):
-                raise ValueError(f"valid is in {v['energy_unit']}/{v['length_unit']} but the training data in "
-                                 f"{data['energy_unit']}/{data['length_unit']}; convert with valid.to_units(...).")
-            vc, vs = (None, None) if charge is None else (np.full(len(v["E"]), charge[0]), np.full(len(v["E"]), spin[0]))
-            return full, {**{k: v[k] for k in keys}, "charge": vc, "spin": vs}
-        if self.validation_fraction == 0:
-            return full, None
-        n_val = max(1, int(round(self.validation_fraction * n)))
-        if n - n_val < 1:
-            raise ValueError(f"Too few training geometries: got {n}; with validation_fraction="
-                             f"{self.validation_fraction} none is left for training. Pass more data, "
-                             "valid=..., or validation_fraction=0.")
-        perm = np.random.default_rng(self.random_state).permutation(n)
-        pick = {"train": np.sort(perm[n_val:]), "val": np.sort(perm[:n_val])}
-
-        def take(idx):
-            return {k: None if a is None else a[idx] for k, a in full.items()}
-
-        return take(pick["train"]), take(pick["val"])
-
-    def _fingerprint(self, data, charge, spin, valid):
-        """JSON string identifying parameters and data, so a checkpoint resumes only the same fit."""
-        import hashlib
-
-        params = {k: v for k, v in self.get_params().items() if k not in _RESUMABLE}
-        h = hashlib.md5()
-        for a in (data["R"], data["F"], data["E"], data["z"], data["cell"], charge, spin,
-                  None if valid is None else valid.R):
-            if a is not None:
-                h.update(np.ascontiguousarray(a).tobytes())
-        return json.dumps({"params": params, "data": h.hexdigest()}, sort_keys=True, default=str)
-
-    def _loss(self, batch, create_graph):
-        """(loss, sum |dE|, sum |dF|) of a batch dict of tensors; errors in physical units."""
-        e, f = self._energies_and_forces(batch["R"], batch["cell"], batch["charge"], batch["spin"], create_graph)
-        s = self.energy_scale_
-        dE = e - (batch["E"] - self.energy_mean_) / s
-        dF = f - batch["F"] / s
-        loss = self.energy_weight * (dE**2).mean() + (1.0 - self.energy_weight) * (dF**2).mean()
-        return loss, float(dE.detach().abs().sum()) * s, float(dF.detach().abs().sum()) * s
-
-    def _batches(self, data, order):
-        for start in range(0, len(order), self.batch_size):
-            idx = order[start:start + self.batch_size]
-            yield {k: None if t is None else t[idx] for k, t in data.items()}
-
-    def _evaluate(self, data):
-        """Validation loss and energy/force MAE (physical units)."""
-        self.module_.eval()
-        n = len(data["E"])
-        total, sE, sF = 0.0, 0.0, 0.0
-        for b in self._batches(data, torch.arange(n)):
-            loss, e, f = self._loss(b, create_graph=False)
-            total += float(loss.detach()) * len(b["E"])
-            sE, sF = sE + e, sF + f
-        return total / n, sE / n, sF / (n * self.n_atoms_ * 3)
-
-    def _train_loop(self, train, val, fingerprint):
-        train = {k: self._tensors(v)[0] for k, v in train.items()}
-        val = None if val is None else {k: self._tensors(v)[0] for k, v in val.items()}
-        opt = torch.optim.Adam(self.module_.parameters(), lr=self.learning_rate)
-        sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=self.lr_factor, patience=self.lr_patience,
-                                                           min_lr=self.min_lr)
-        gen = torch.Generator().manual_seed(self.random_state)
-        state = {"epoch": 0, "best_loss": math.inf, "best_state": None, "bad_epochs": 0, "history": [],
-                 "stopped_early": False}
-        if self.checkpoint is not None and os.path.exists(self.checkpoint):
-            state = self._resume(fingerprint, opt, sched, gen)
-        n = len(train["E"])
-        bar = tqdm(total=self.max_epochs, initial=min(state["epoch"], self.max_epochs), disable=not self.progress,
-                   desc=f"{self.model} epochs", unit="epoch")
-        while state["epoch"] < self.max_epochs and not state["stopped_early"]:
-            self.module_.train()
-            order = torch.randperm(n, generator=gen).to(self.device)
-            total = 0.0
-            for b in self._batches(train, order):
-                opt.zero_grad()
-                loss, _, _ = self._loss(b, create_graph=True)
-                loss.backward()
-                opt.step()
-                total += float(loss.detach()) * len(b["E"])
-            train_loss = total / n
-            record = {"epoch": state["epoch"] + 1, "train_loss": train_loss, "lr": opt.param_groups[0]["lr"]}
-            monitored = train_loss
-            if val is not None:
-                monitored, record["valid_energy_mae"], record["valid_force_mae"] = self._evaluate(val)
-                record["valid_loss"] = monitored
-            sched.step(monitored)
-            if monitored < state["best_loss"]:
-                state.update(best_loss=monitored, bad_epochs=0, best_state=copy.deepcopy(self.module_.state_dict()))
-            else:
-                state["bad_epochs"] += 1
-            state["stopped_early"] = state["bad_epochs"] >= self.patience
-            state["epoch"] += 1
-            state["history"].append(record)
-            if self.checkpoint is not None:
-                self._write_checkpoint(fingerprint, state, opt, sched, gen)
-            bar.update(1)
-            bar.set_postfix({k: f"{v:.3g}" for k, v in record.items() if k.startswith("valid_") or k == "train_loss"})
-        bar.close()
-        if state["best_state"] is not None:
-            self.module_.load_state_dict(state["best_state"])
-        self.module_.eval()
+        state = training.train(self, train, val, training.fingerprint(self, data, charge, spin, valid))
         self.history_ = state["history"]
         self.n_epochs_ = state["epoch"]
         self.stopped_early_ = state["stopped_early"]
+        return self
 
-    def _write_checkpoint(self, fingerprint, state, opt, sched, gen):
-        """torch.save to a temporary file beside the checkpoint, then rename (atomic)."""
-        path = os.fspath(self.checkpoint)
-        payload = {"fingerprint": fingerprint, "state": state, "module": self.module_.state_dict(),
-                   "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "generator": gen.get_state()}
-        with atomic_open(path, suffix=".pt") as fh:
-            torch.save(payload, fh)
+    def _write_checkpoint(self, fp, state, opt, sched, gen):
+        """Save the training state after an epoch (:func:`gdmlkit.nn.training.write_checkpoint`)."""
+        training.write_checkpoint(self, fp, state, opt, sched, gen)
 
-    def _resume(self, fingerprint, opt, sched, gen):
-        payload = torch.load(self.checkpoint, map_location=self.device, weights_only=False)
-        if payload.get("fingerprint") != fingerprint:
-            raise ValueError(f"The checkpoint {self.checkpoint!r} belongs to a fit with other parameters or data; "
-                             "delete it or choose another checkpoint path.")
-        self.module_.load_state_dict(payload["module"])
-        opt.load_state_dict(payload["optimizer"])
-        sched.load_state_dict(payload["scheduler"])
-        gen.set_state(payload["generator"])
-        return payload["state"]
+    @property
+    def is_periodic(self):
+        """Whether the fitted network was trained on periodic cells (``predict`` then needs `cell`)."""
+        check_is_fitted(self, "module_")
+        return self._is_periodic
 
     # ----------------------------------------------------------------- predict
     def predict(self, X, batch_size=64, *, cell=None, charge=None, spin=None):
@@ -445,9 +319,9 @@ class NNRegressor(BaseEstimator):
             X, cell = X.R, X.cell if cell is None else cell
         R = check_positions(X, n_atoms=self.n_atoms_)
         n = R.shape[0]
-        if self.periodic_ and cell is None:
+        if self.is_periodic and cell is None:
             raise ValueError("This model was trained on periodic cells; pass cell= (lattice vectors as rows).")
-        if not self.periodic_ and cell is not None:
+        if not self.is_periodic and cell is not None:
             raise ValueError("This model was trained on molecules (no cell); drop cell= or train on periodic data.")
         if cell is not None:
             cell, _ = validate_cells(cell, self.pbc_, n)
@@ -474,35 +348,25 @@ class NNRegressor(BaseEstimator):
 
     # ------------------------------------------------------------ persistence
     def save(self, path):
-        """Write the fitted network to `path` (.npz without pickle, atomic); load with :func:`gdmlkit.models.load_model`."""
-        from ..models.io import FORMAT, FORMAT_VERSION, atomic_savez
-        from .. import __version__
-
+        """Write the fitted network to `path` (.npz without pickle, atomic); load with :func:`gdmlkit.load_model`."""
         check_is_fitted(self, "module_")
-        meta = {"estimator": type(self).__name__, "params": self.get_params(), "gdmlkit_version": __version__,
-                **{k: getattr(self, k) for k in ("energy_mean_", "energy_scale_", "energy_unit_", "length_unit_",
-                                                 "charge_", "spin_", "periodic_", "history_", "n_epochs_",
-                                                 "stopped_early_")},
+        meta = {"params": self.get_params(), **{k: getattr(self, k) for k in _SAVED}, "is_periodic": self.is_periodic,
                 "pbc_": None if self.pbc_ is None else self.pbc_.tolist()}
         state = {f"state/{k}": v.detach().cpu().numpy() for k, v in self.module_.state_dict().items()}
-        atomic_savez(path, format=np.array(FORMAT), format_version=np.array(FORMAT_VERSION),
-                     meta=np.array(json.dumps(meta)), z_=self.z_, **state)
+        write_model_file(path, self, meta, {"z_": self.z_, **state})
 
     @classmethod
     def load(cls, path, device="cpu"):
-        """Load a network saved with :meth:`save`. See :func:`gdmlkit.models.load_model`."""
-        from ..models.io import load_model
-
+        """Load a network saved with :meth:`save`. See :func:`gdmlkit.model_format.load_model`."""
         return load_model(path, device=device)
 
     @classmethod
     def _from_saved(cls, data, meta, device):
-        """Rebuild from the arrays and metadata of a model file (called by :func:`gdmlkit.models.load_model`)."""
-        params = dict(meta["params"], device=device)
-        model = cls(**params)
-        for key in ("energy_mean_", "energy_scale_", "energy_unit_", "length_unit_", "charge_", "spin_",
-                    "periodic_", "history_", "n_epochs_", "stopped_early_"):
+        """Rebuild from the arrays and metadata of a model file (called by :func:`~gdmlkit.model_format.load_model`)."""
+        model = cls(**dict(meta["params"], device=device))
+        for key in _SAVED:
             setattr(model, key, meta[key])
+        model._is_periodic = meta["is_periodic"] if "is_periodic" in meta else meta["periodic_"]  # older files
         model.pbc_ = None if meta["pbc_"] is None else np.asarray(meta["pbc_"], dtype=bool)
         model.z_ = np.asarray(data["z_"], dtype=np.int64)
         model.n_atoms_ = len(model.z_)
