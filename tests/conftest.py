@@ -1,10 +1,17 @@
-"""Shared fixtures: the reference datasets in ../shared/data and small ethanol problems."""
+"""Shared fixtures: the reference datasets in ../shared/data, a small ethanol kernel system and a bcc Cu
+crystal with fitted BIGDML models. Helpers that tests import are in helpers.py."""
 
 import logging
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from gdmlkit import BIGDMLRegressor, Dataset
+from gdmlkit.kernels.operator import HessianKernelOperator
+from gdmlkit.symmetry import permutation_desc_index
+
+from helpers import ETHANOL_PERMS, emt_bcc_cu, load_shared_npz
 
 
 def pytest_unconfigure(config):
@@ -15,10 +22,6 @@ def pytest_unconfigure(config):
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
-#: the 6 permutations sGDML finds for MD17 ethanol (atom order C C O H H H H H H)
-ETHANOL_PERMS = np.array([[0, 1, 2, 3, 4, 5, 6, 7, 8], [0, 1, 2, 4, 3, 5, 7, 6, 8], [0, 1, 2, 4, 3, 6, 5, 7, 8],
-                          [0, 1, 2, 4, 3, 7, 6, 5, 8], [0, 1, 2, 3, 4, 7, 5, 6, 8], [0, 1, 2, 3, 4, 6, 7, 5, 8]])
-
 
 @pytest.fixture(scope="session")
 def shared_data():
@@ -28,37 +31,37 @@ def shared_data():
     return SHARED
 
 
-def load_shared_npz(shared_data, relpath, keys=("R", "z", "E", "F")):
-    """Arrays `keys` of ../shared/data/`relpath` as a dict; skips the test if the file is missing."""
-    path = shared_data / relpath
-    if not path.exists():
-        pytest.skip(f"{path} not found")
-    with np.load(path) as f:
-        return {k: f[k] for k in keys}
-
-
 @pytest.fixture(scope="session")
 def ethanol_ccsd(shared_data):
     """MD17 CCSD(T) ethanol (1000 geometries; kcal/mol and Å) as a dict of arrays."""
     return load_shared_npz(shared_data, "molecules/md17_ccsd_t/ethanol_ccsd_t-train.npz")
 
 
-def emt_bcc_cu(n_frames, seed=0):
-    """bcc Cu 16-atom supercell and `n_frames` thermally displaced copies labelled with ASE's EMT.
+@pytest.fixture(scope="module")
+def system(ethanol_ccsd):
+    """A real ethanol problem: 60 geometries (n = 1620), sigma 10, lam 1e-6."""
+    d = ethanol_ccsd
+    op = HessianKernelOperator(d["R"][:60], permutation_desc_index(ETHANOL_PERMS), 10.0, lam=1e-6,
+                               backend="torch")
+    K = op.to_dense()
+    b = d["F"][:60].ravel()
+    L = np.linalg.cholesky(K)
+    x_ref = np.linalg.solve(L.T, np.linalg.solve(L, b))
+    return op, K, b, x_ref
 
-    Returns (atoms, R (n, 16, 3) Å, E (n,) eV, F (n, 16, 3) eV/Å).
-    """
-    from ase.build import bulk
-    from ase.calculators.emt import EMT
 
-    atoms = bulk("Cu", "bcc", a=2.9, cubic=True).repeat(2)
-    rng = np.random.default_rng(seed)
-    R, E, F = [], [], []
-    for _ in range(n_frames):
-        a = atoms.copy()
-        a.positions += rng.normal(scale=0.07, size=a.positions.shape)
-        a.calc = EMT()
-        R.append(a.positions)
-        E.append(a.get_potential_energy())
-        F.append(a.get_forces())
-    return atoms, np.array(R), np.array(E), np.array(F)
+@pytest.fixture(scope="module")
+def bcc_cu():
+    """16-atom bcc Cu supercell (space group of 768 operations) with EMT labels, eV and Å."""
+    atoms, R, E, F = emt_bcc_cu(8)
+    ds = Dataset(R, atoms.numbers, E, F, energy_unit="eV", length_unit="Ang", cell=atoms.cell.array, pbc=True)
+    return atoms, ds
+
+
+@pytest.fixture(scope="module")
+def models(bcc_cu):
+    """BIGDML models on 5 bcc Cu geometries: with the full space group (768 permutations), and without."""
+    atoms, ds = bcc_cu
+    sym = BIGDMLRegressor(sigma=0.5, perms="full", reference=atoms.positions, max_perms=1000).fit(ds[:5])
+    plain = BIGDMLRegressor(sigma=0.5, perms="none").fit(ds[:5])
+    return sym, plain

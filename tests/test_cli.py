@@ -42,3 +42,14 @@ def test_help_exits_cleanly():
     with pytest.raises(SystemExit) as exc:
         main(["--help"])
     assert exc.value.code == 0
+
+
+def test_cli_trains_bigdml_with_a_reference_structure(capsys):
+    from gdmlkit.cli import main
+    from gdmlkit.data import example_path
+
+    path = str(example_path("pdh_emt"))
+    assert main(["train", path, "--n-train", "5", "--n-test", "5", "--sigma", "3.2", "--reference", path]) == 0
+    assert "with 48 permutations" in capsys.readouterr().out  # Pm-3m of the ideal PdH supercell
+    assert main(["train", str(example_path("ethanol_train")), "--n-train", "5", "--sigma", "10",
+                 "--reference", path]) == 2  # molecules have no space group: a clear error, exit code 2

@@ -10,7 +10,7 @@ import pytest
 
 from gdmlkit import GDMLRegressor, load_model
 
-from conftest import emt_bcc_cu
+from helpers import emt_bcc_cu
 
 sgdml = pytest.importorskip("sgdml")
 pytestmark = pytest.mark.sgdml

@@ -17,7 +17,7 @@ from gdmlkit.symmetry import (
     validate_permutations,
 )
 
-from conftest import load_shared_npz
+from helpers import load_shared_npz
 
 # ---------------------------------------------------------------- helpers
 

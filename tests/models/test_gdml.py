@@ -8,7 +8,7 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from gdmlkit import GDMLRegressor, load_model
-from gdmlkit.exceptions import NotFittedError
+from gdmlkit.exceptions import ConvergenceWarning, NotFittedError
 
 ETHANOL_PERMS_EXPECTED = 6
 
@@ -252,3 +252,84 @@ def test_internal_subspace_gives_cartesian_predictions(ethanol, monkeypatch):
     E2, F2 = full.predict(d["R"][600:620])
     np.testing.assert_allclose(F1, F2, atol=1e-6 * np.abs(F2).max())
     np.testing.assert_allclose(E1, E2, atol=1e-6 * np.ptp(E2))
+
+
+# ------------------------------------------------------------------ iterative solver (PCG)
+def test_estimator_pcg_matches_closed_form(ethanol_ccsd):
+    from gdmlkit import GDMLRegressor
+
+    d = ethanol_ccsd
+    args = (d["R"][:80], d["F"][:80])
+    kw = {"E": d["E"][:80], "z": d["z"]}
+    exact = GDMLRegressor(sigma=10.0, lam=1e-6, solver="cholesky").fit(*args, **kw)
+    it = GDMLRegressor(sigma=10.0, lam=1e-6, solver="pcg", preconditioner="cholesky", n_inducing=200,
+                       tol=1e-9, backend="torch").fit(*args, **kw)
+    info = it.solve_info_
+    assert info["solver"] == "pcg" and info["converged"] and info["rank"] == 200
+    assert info["n_iter"] == len(info["residuals"]) - 1 and info["t_preconditioner_s"] > 0
+    E1, F1 = exact.predict(d["R"][500:520])
+    E2, F2 = it.predict(d["R"][500:520])
+    np.testing.assert_allclose(F2, F1, atol=1e-5 * np.abs(F1).max())
+    np.testing.assert_allclose(E2, E1, atol=1e-5 * np.ptp(E1))
+
+
+def test_estimator_coefficient_cache_gives_same_model(ethanol_ccsd):
+    from gdmlkit import GDMLRegressor
+
+    d = ethanol_ccsd
+    kw = dict(sigma=10.0, lam=1e-6, solver="pcg", n_inducing=100, tol=1e-8, random_state=0)
+    fits = [GDMLRegressor(cache_coefficients=c, **kw).fit(d["R"][:40], d["F"][:40], E=d["E"][:40], z=d["z"])
+            for c in (False, True)]
+    assert [f.solve_info_["cached_coefficients"] for f in fits] == [False, True]
+    assert fits[0].solve_info_["n_iter"] == fits[1].solve_info_["n_iter"]
+    np.testing.assert_allclose(fits[1].alphas_, fits[0].alphas_, rtol=1e-9, atol=1e-12 * np.abs(fits[0].alphas_).max())
+    with pytest.raises(ValueError, match="cache_coefficients='yes'"):
+        GDMLRegressor(cache_coefficients="yes").fit(d["R"][:5], d["F"][:5], z=d["z"])
+
+
+def test_estimator_solver_choice_and_errors(ethanol_ccsd):
+    from gdmlkit import GDMLRegressor
+
+    d = ethanol_ccsd
+    m = GDMLRegressor()
+    assert m._choose_solver(1000) == "cholesky"
+    assert m._choose_solver(10**7) == "pcg"  # 800 TB kernel: never closed form
+    assert m.auto_rank(21000) == round((36 * 21000**2 / 2) ** (1 / 3))
+    assert m.auto_factor_dtype(21000) == "float64"  # k = 1995: 0.34 GB
+    assert m.auto_rank(270000) * 270000 * 8 <= 1.5e9
+    assert m.auto_factor_dtype(270000) == "float32"  # the rule's k = 11,000 needs 24 GB in float64
+    assert m.auto_rank(270000, factor_dtype="float32") == int(1.5e9 // (4 * 270000))
+    # a given rank decides the storage by its own size
+    assert m.auto_factor_dtype(270000, rank=500) == "float64"  # 1.08 GB
+    assert m.auto_factor_dtype(21000, rank=10000) == "float32"  # 1.68 GB
+    # a memory budget (GB) moves the solver choice, the cache and the rank cap
+    small = GDMLRegressor(max_memory=4)
+    assert small._choose_solver(15000) == "cholesky" and small._choose_solver(16000) == "pcg"  # 1.8 / 2.05 GB
+    assert small.auto_rank(210000) == int(2.6e9 // (8 * 210000))
+    assert small.auto_rank(210000, factor_dtype="float32") == int(2.6e9 // (4 * 210000))  # 3095
+    assert small.auto_rank(210000, cache_bytes=1e9) == int(1.6e9 // (8 * 210000))
+    tiny = GDMLRegressor(solver="cholesky", max_memory=1e-4)
+    with pytest.raises(MemoryError, match="allowed by max_memory. Use solver='pcg'"):
+        tiny.fit(d["R"][:20], d["F"][:20], z=d["z"])
+    with pytest.warns(ConvergenceWarning):
+        lean = GDMLRegressor(solver="pcg", max_memory=1e-4, max_iter=20).fit(d["R"][:20], d["F"][:20], z=d["z"])
+    assert not lean.solve_info_["cached_coefficients"]  # 38 kB of coefficients > a quarter of 100 kB
+    assert 0 < lean.solve_info_["rank"] <= 0.65e5 // (4 * 20 * 21) == 38
+    assert lean.solve_info_["factor_dtype"] == "float32"
+    with pytest.warns(ConvergenceWarning):  # greedy pivoting holds a float64 factor: half the rank in the budget
+        chol = GDMLRegressor(solver="pcg", preconditioner="cholesky", max_memory=1e-4, max_iter=20).fit(
+            d["R"][:20], d["F"][:20], z=d["z"])
+    assert chol.solve_info_["factor_dtype"] == "float64"
+    assert 0 < chol.solve_info_["rank"] <= 0.65e5 // (8 * 20 * 21) == 19
+    with pytest.warns(ConvergenceWarning):
+        given = GDMLRegressor(solver="pcg", max_memory=1e-4, max_iter=2, n_inducing=5).fit(d["R"][:20], d["F"][:20],
+                                                                                          z=d["z"])
+    assert given.solve_info_["rank"] == 5 and given.solve_info_["factor_dtype"] == "float64"  # 17 kB of factor
+    with pytest.raises(ValueError, match="max_memory"):
+        GDMLRegressor(max_memory=0).fit(d["R"][:5], d["F"][:5], z=d["z"])
+    with pytest.raises(ValueError, match="Unknown preconditioner 'levrage'"):
+        GDMLRegressor(preconditioner="levrage").fit(d["R"][:5], d["F"][:5], z=d["z"])
+    with pytest.raises(ValueError, match="tol == 0"):
+        GDMLRegressor(tol=0).fit(d["R"][:5], d["F"][:5], z=d["z"])
+    with pytest.raises(ValueError, match="only supported by solver='cholesky'"):
+        GDMLRegressor(solver="pcg", use_E_cstr=True).fit(d["R"][:5], d["F"][:5], E=d["E"][:5], z=d["z"])

@@ -10,7 +10,7 @@ from scipy.spatial.transform import Rotation
 
 from gdmlkit.nn import SchNet, SO3krates, SpookyNet
 
-from test_nn_layers import wigner_from_sh
+from helpers import wigner_from_sh
 
 SMALL = {"n_features": 16, "n_interactions": 2, "cutoff": 4.0}
 ARCHS = {"schnet": lambda: SchNet(**SMALL), "spookynet": lambda: SpookyNet(**SMALL, long_range_cutoff=6.0),

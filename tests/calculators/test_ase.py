@@ -1,4 +1,5 @@
-"""ASE calculator: units at the boundary, atom checks, finite-difference forces, NVE energy conservation."""
+"""ASE calculator: units at the boundary, atom checks, finite-difference forces, NVE energy conservation,
+periodic (BIGDML) models. Fixtures bcc_cu and models are in conftest.py."""
 
 import numpy as np
 import pytest
@@ -99,3 +100,26 @@ def test_nve_conserves_energy(ev_model):
     etot = np.array(etot)
     ekin_scale = 1.5 * len(atoms) * units.kB * 300
     assert np.ptp(etot) < 0.02 * ekin_scale, f"energy drift {np.ptp(etot):.2e} eV"
+
+
+def test_calculator_on_periodic_atoms(models, bcc_cu):
+    atoms, ds = bcc_cu
+    model = models[0]
+    a = atoms.copy()
+    a.positions = ds.R[6]
+    a.calc = GDMLCalculator(model)
+    E, F = model.predict(ds.R[6][None])
+    assert a.get_potential_energy() == pytest.approx(E[0], rel=1e-12)
+    np.testing.assert_allclose(a.get_forces(), F[0], rtol=1e-12)
+    with pytest.raises(PropertyNotImplementedError):
+        a.get_stress()
+    wrong = a.copy()
+    wrong.set_cell(a.cell.array * 1.01, scale_atoms=True)
+    wrong.calc = GDMLCalculator(model)
+    with pytest.raises(ValueError, match="differs from the model's"):
+        wrong.get_potential_energy()
+    no_cell = a.copy()
+    no_cell.pbc = False
+    no_cell.calc = GDMLCalculator(model)
+    with pytest.raises(ValueError, match="no periodic cell"):
+        no_cell.get_potential_energy()

@@ -9,7 +9,7 @@ from gdmlkit.kernels.keops import keops_available
 from gdmlkit.kernels.operator import HessianKernelOperator
 from gdmlkit.symmetry import permutation_desc_index
 
-from conftest import ETHANOL_PERMS
+from helpers import ETHANOL_PERMS
 
 
 BACKENDS = ["torch", pytest.param("keops", marks=pytest.mark.skipif(not keops_available(),
