@@ -27,7 +27,7 @@ def small(ethanol_ccsd):
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_matvec_equals_dense(small, backend, device):
     op = HessianKernelOperator(small, permutation_desc_index(ETHANOL_PERMS), 10.0, lam=1e-4, backend=backend,
-                               device=device, block_size=7)
+                               device=device, tile_rows=7)
     K = HessianKernelOperator(small, permutation_desc_index(ETHANOL_PERMS), 10.0, lam=1e-4,
                               backend="torch").to_dense()
     V = np.random.default_rng(0).normal(size=(K.shape[0], 3))
@@ -43,7 +43,7 @@ def test_symmetric_and_plain_products_equal_dense(small, perms):
     K = HessianKernelOperator(small, dp, 10.0, lam=1e-4, backend="torch").to_dense()
     V = np.random.default_rng(1).normal(size=(K.shape[0], 2))
     for block, symmetry in ((7, True), (None, True), (7, False)):
-        op = HessianKernelOperator(small, dp, 10.0, lam=1e-4, backend="torch", block_size=block,
+        op = HessianKernelOperator(small, dp, 10.0, lam=1e-4, backend="torch", tile_rows=block,
                                    pair_symmetry=symmetry)
         assert op.symmetric == (symmetry and len(perms) == 6)
         np.testing.assert_allclose(op.matvec(V), K @ V, rtol=1e-10, atol=1e-12 * np.abs(K @ V).max())
@@ -52,14 +52,14 @@ def test_symmetric_and_plain_products_equal_dense(small, perms):
 @pytest.mark.parametrize("perms", [ETHANOL_PERMS, ETHANOL_PERMS[[0, 4]]], ids=["group", "not-a-group"])
 def test_cached_coefficients_equal_dense(small, perms):
     dp = permutation_desc_index(perms)
-    op = HessianKernelOperator(small, dp, 10.0, lam=1e-4, block_size=7, cache_coefficients=True)
+    op = HessianKernelOperator(small, dp, 10.0, lam=1e-4, tile_rows=7, cache_coefficients=True)
     K = op.to_dense()
     V = np.random.default_rng(1).normal(size=(K.shape[0], 2))
     for _ in range(2):  # the cache is reused, not consumed
         np.testing.assert_allclose(op.matvec(V), K @ V, rtol=1e-10, atol=1e-12 * np.abs(K @ V).max())
     default = HessianKernelOperator(small, dp, 10.0, cache_coefficients=True)
-    flat = default._coef if default.symmetric else [t for blk in default._coef for t in blk]
-    assert HessianKernelOperator.coefficient_bytes(25, dp) == sum(8 * c.numel() for pair in flat for c in pair)
+    assert HessianKernelOperator.coefficient_bytes(25, dp) == default.cached_bytes > 0
+    assert HessianKernelOperator(small, dp, 10.0).cached_bytes == 0
     if keops_available():
         with pytest.raises(ValueError, match="cache_coefficients=True needs backend='torch'"):
             HessianKernelOperator(small, dp, 10.0, backend="keops", cache_coefficients=True)

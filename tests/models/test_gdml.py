@@ -85,7 +85,7 @@ def test_energy_constraints_fit(ethanol):
 def test_plain_gdml_has_identity_only(ethanol):
     d = ethanol
     m = GDMLRegressor(perms="none").fit(d["R"][:20], d["F"][:20], E=d["E"][:20], z=d["z"])
-    assert m.perms_.shape == (1, 9)
+    np.testing.assert_array_equal(m.perms_, np.arange(9)[None])
 
 
 def test_save_load_roundtrip(fitted, ethanol, tmp_path):
@@ -205,16 +205,16 @@ def test_predict_bad_input(fitted, ethanol):
 
 def test_failed_factorisation_retries_with_jitter(ethanol, monkeypatch):
     from gdmlkit.exceptions import PerformanceWarning
-    from gdmlkit.models import gdml
+    from gdmlkit.models import solve
 
     calls = []
-    real = gdml.cholesky_factor_inplace
+    real = solve.cholesky_factor_inplace
 
     def fail_once(K, **kw):  # first attempt reports a non-positive pivot, as LAPACK would
         calls.append(K[0, 0])
         return 3 if len(calls) == 1 else real(K, **kw)
 
-    monkeypatch.setattr(gdml, "cholesky_factor_inplace", fail_once)
+    monkeypatch.setattr(solve, "cholesky_factor_inplace", fail_once)
     d = ethanol
     with pytest.warns(PerformanceWarning, match="retrying with jitter"):
         m = GDMLRegressor(perms="none").fit(d["R"][:10], d["F"][:10], E=d["E"][:10], z=d["z"])
@@ -224,14 +224,14 @@ def test_failed_factorisation_retries_with_jitter(ethanol, monkeypatch):
 
 def test_indefinite_kernel_raises_not_psd(ethanol, monkeypatch):
     from gdmlkit.exceptions import NotPSDError
-    from gdmlkit.models import gdml
+    from gdmlkit.models import solve
 
     def indefinite(x, J, dp, sigma, out, **kw):  # a kernel no jitter can repair
         out[...] = 0.0
         out[np.diag_indices_from(out)] = -1.0
         return out
 
-    monkeypatch.setattr(gdml, "assemble_kernel", indefinite)
+    monkeypatch.setattr(solve, "assemble_kernel", indefinite)
     d = ethanol
     with pytest.warns(UserWarning), pytest.raises(NotPSDError, match="not positive definite even with jitter"):
         GDMLRegressor().fit(d["R"][:3], d["F"][:3], z=d["z"])
@@ -291,23 +291,7 @@ def test_estimator_solver_choice_and_errors(ethanol_ccsd):
     from gdmlkit import GDMLRegressor
 
     d = ethanol_ccsd
-    m = GDMLRegressor()
-    assert m._choose_solver(1000) == "cholesky"
-    assert m._choose_solver(10**7) == "pcg"  # 800 TB kernel: never closed form
-    assert m.auto_rank(21000) == round((36 * 21000**2 / 2) ** (1 / 3))
-    assert m.auto_factor_dtype(21000) == "float64"  # k = 1995: 0.34 GB
-    assert m.auto_rank(270000) * 270000 * 8 <= 1.5e9
-    assert m.auto_factor_dtype(270000) == "float32"  # the rule's k = 11,000 needs 24 GB in float64
-    assert m.auto_rank(270000, factor_dtype="float32") == int(1.5e9 // (4 * 270000))
-    # a given rank decides the storage by its own size
-    assert m.auto_factor_dtype(270000, rank=500) == "float64"  # 1.08 GB
-    assert m.auto_factor_dtype(21000, rank=10000) == "float32"  # 1.68 GB
-    # a memory budget (GB) moves the solver choice, the cache and the rank cap
-    small = GDMLRegressor(max_memory=4)
-    assert small._choose_solver(15000) == "cholesky" and small._choose_solver(16000) == "pcg"  # 1.8 / 2.05 GB
-    assert small.auto_rank(210000) == int(2.6e9 // (8 * 210000))
-    assert small.auto_rank(210000, factor_dtype="float32") == int(2.6e9 // (4 * 210000))  # 3095
-    assert small.auto_rank(210000, cache_bytes=1e9) == int(1.6e9 // (8 * 210000))
+    assert GDMLRegressor(max_memory=4, rank_constant=20).fit_policy().rule_rank(1000) == round((10**7) ** (1 / 3))
     tiny = GDMLRegressor(solver="cholesky", max_memory=1e-4)
     with pytest.raises(MemoryError, match="allowed by max_memory. Use solver='pcg'"):
         tiny.fit(d["R"][:20], d["F"][:20], z=d["z"])

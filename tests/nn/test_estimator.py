@@ -127,7 +127,7 @@ def lj_cells():
 
 def test_periodic_fit_predict_and_calculator(lj_cells):
     model = _tiny("so3krates", max_epochs=2, cutoff=4.0, dtype="float64").fit(lj_cells)
-    assert model.periodic_
+    assert model.is_periodic
     with pytest.raises(ValueError, match="pass cell="):
         model.predict(lj_cells.R)
     E, F = model.predict(lj_cells)

@@ -34,12 +34,12 @@ def test_cholesky_equals_dense_pivoted_cholesky(system, dtype, by_geometry):
     approximation on them, whether the factor is kept (float64) or rebuilt from the pivots (float32)."""
     op, K, _, _ = system
     Kn, k = K - op.lam * np.eye(len(K)), 60
-    ref_piv = dense_pivoted_cholesky(Kn, k, op.dim_i if by_geometry else None)
+    ref_piv = dense_pivoted_cholesky(Kn, k, op.block_size if by_geometry else None)
     pc = make_preconditioner("cholesky", k, factor_dtype=dtype, by_geometry=by_geometry).fit(op)
     S = pc.columns_.numpy()
     assert S.tolist() == ref_piv
     if by_geometry:  # whole geometries: few distinct ones
-        assert len(set(S // op.dim_i)) <= 4
+        assert len(set(S // op.block_size)) <= 4
     ref = Kn[:, S] @ np.linalg.solve(Kn[np.ix_(S, S)], Kn[S, :])
     F = pc.factor().numpy() * np.sqrt(pc.eig_.numpy())
     np.testing.assert_allclose(F @ F.T, ref, atol=1e-6 * np.abs(ref).max())

@@ -12,7 +12,7 @@ def test_leverage_scores_equal_dense_ridge_leverage(system, dtype, by_geometry):
     """Scores l = diag(A (A + mu I)^-1) of the pilot Nyström approximation A = K_nS K_SS^-1 K_Sn, whether
     the pilot factor is held (float64) or streamed twice (float32), on single columns or whole geometries."""
     op, K, _, _ = system
-    n, k, c = len(K), 60, op.dim_i
+    n, k, c = len(K), 60, op.block_size
     pc = make_preconditioner("leverage", k, random_state=4, factor_dtype=dtype, by_geometry=by_geometry).fit(op)
     rng = np.random.default_rng(4)  # the pilot's draw
     if by_geometry:
