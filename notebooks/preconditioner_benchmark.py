@@ -189,7 +189,7 @@ save_figure(fig, "preconditioner_time")
 # %%
 n_internal = HessianKernelOperator(train.R, op.dp, SIGMA, coordinates="internal").shape[0]  # the estimator's n
 est = GDMLRegressor(sigma=SIGMA, lam=LAM, solver="pcg", perms=perms, max_iter=10 * MAX_ITER, random_state=SEED)
-k_auto = est.auto_rank(n_internal)
+k_auto = est.fit_policy().rank(n_internal)
 sweep = []
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", UserWarning)  # no energy-correlation or convergence chatter
