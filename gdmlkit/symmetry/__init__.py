@@ -1,13 +1,8 @@
 """Symmetries used to symmetrise the kernel: permutations of identical atoms (molecules) and
 space-group operations of periodic supercells (BIGDML)."""
 
-from .permutations import (
-    close_group,
-    find_permutations,
-    identity_permutation,
-    permutation_desc_index,
-    validate_permutations,
-)
+from .groups import close_group, identity_permutation, permutation_desc_index, validate_permutations
+from .permutations import find_permutations
 from .spacegroup import SUBGROUPS, SpaceGroupSymmetry, find_spacegroup_symmetry
 
 __all__ = ["find_permutations", "close_group", "validate_permutations", "identity_permutation",
