@@ -76,8 +76,6 @@ class NNRegressor(BaseEstimator):
     charge_, spin_ : float or None
         Total charge (e) and unpaired electrons used in training (SpookyNet), the
         defaults of ``predict``.
-    is_periodic : bool
-        Trained on periodic cells (``predict`` then needs `cell`); read-only.
     pbc_ : ndarray (3,) of bool or None
     history_ : list of dict
         Per epoch: train/validation loss, validation energy and force MAE, learning rate.
@@ -348,7 +346,7 @@ class NNRegressor(BaseEstimator):
 
     # ------------------------------------------------------------ persistence
     def save(self, path):
-        """Write the fitted network to `path` (.npz without pickle, atomic); load with :func:`gdmlkit.load_model`."""
+        """Write the fitted network to `path` (.npz without pickle, atomic); load with :func:`gdmlkit.model_format.load_model`."""
         check_is_fitted(self, "module_")
         meta = {"params": self.get_params(), **{k: getattr(self, k) for k in _SAVED}, "is_periodic": self.is_periodic,
                 "pbc_": None if self.pbc_ is None else self.pbc_.tolist()}

@@ -62,7 +62,7 @@ def split(est, data, charge, spin, valid):
 
 
 def fingerprint(est, data, charge, spin, valid):
-    """JSON string of the parameters (except :data:`RESUMABLE`) and an MD5 of the data, so that a
+    """JSON string of the parameters (except ``RESUMABLE``) and an MD5 of the data, so that a
     checkpoint resumes only the same fit."""
     params = {k: v for k, v in est.get_params().items() if k not in RESUMABLE}
     h = hashlib.md5()
