@@ -27,13 +27,19 @@ def machine():
             f"torch {torch.__version__} ({torch.get_num_threads()} threads)")
 
 
-def run_child(args, timeout=None):
+def run_child(args, timeout=None, pythonpath=None):
     """Run `python args...` in a fresh process; return (JSON of its last '{' stdout line, wall s).
 
+    `pythonpath` (a folder) is put first on the child's PYTHONPATH, e.g. another checkout of gdmlkit.
     A child that fails or is killed (e.g. out of memory) returns ({'error': ...}, wall).
     """
+    env = None
+    if pythonpath is not None:
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(pythonpath)] + [p for p in [os.environ.get(
+            "PYTHONPATH")] if p]))
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env)
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:

@@ -10,10 +10,13 @@ Usage::
     python benchmarks/scaling.py --sizes 10000 --n-inducing 2000 --cache on --append
     python benchmarks/scaling.py --sizes 10000 --preconditioners random --tol 1e-4 --max-memory 4 --cache off --append
     python benchmarks/scaling.py --molecule aspirin --sizes 500 --closed-form-sizes 500 --append
+    python benchmarks/scaling.py --sizes 1000 2000 --preconditioners random --tol 1e-4 \
+        --baseline ../old-checkout --table scaling_ethanol_cpu_refactor
 """
 
 import argparse
 import json
+import subprocess
 import sys
 import time
 import warnings
@@ -23,6 +26,19 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import SHARED, peak_rss_gb, read_table, run_child, write_table  # noqa: E402
+
+
+BASELINE_NOTE = ("With --baseline each gdmlkit row is followed by the same fit run with the baseline checkout's code "
+                 "(code column: the commit of each; '+' marks uncommitted changes in that checkout).")
+
+
+def commit(checkout):
+    """Short commit hash of a git checkout (and '+' for uncommitted changes)."""
+    git = ["git", "-C", str(checkout)]
+    sha = subprocess.run(git + ["rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(git + ["status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                           text=True).stdout.strip()
+    return (sha or "?") + ("+" if dirty else "")
 
 
 def data_path(molecule):
@@ -100,6 +116,9 @@ def main():
     p.add_argument("--max-memory", type=float, default=None,
                    help="gdmlkit's memory budget in GB (the estimator's max_memory; default: what is available)")
     p.add_argument("--append", action="store_true", help="add the rows to the saved table instead of replacing it")
+    p.add_argument("--table", help="name of the saved table (default scaling_<molecule>_<device>)")
+    p.add_argument("--baseline", help="another checkout of gdmlkit: each gdmlkit row is also run with its code, "
+                                      "in turn, and labelled with its commit")
     p.add_argument("--device", default="cpu")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--timeout", type=int, default=3600)
@@ -112,7 +131,12 @@ def main():
               "--sgdml-max-memory", str(a.sgdml_max_memory), "--n-inducing", a.n_inducing, "--cache", a.cache]
     if a.max_memory is not None:
         common += ["--max-memory", str(a.max_memory)]
-    name = f"scaling_{a.molecule}_{a.device}"
+    name = a.table or f"scaling_{a.molecule}_{a.device}"
+    here = Path(__file__).resolve().parents[1]
+    label = {None: "gdmlkit"}
+    if a.baseline:
+        label[a.baseline] = f"gdmlkit {commit(a.baseline)} (baseline)"
+        label[None] = f"gdmlkit {commit(here)}"
     header = ["N train", "n", "code", "preconditioner", "backend", "k", "precond s", "CG s", "iterations", "wall s",
               "peak RSS GB", "F MAE"]
     rows = [[r[h] for h in header] for r in read_table(name)[1]] if a.append else []
@@ -125,21 +149,26 @@ def main():
                            "force components; PCG solves in the rigid-motion-free subspace ((3N-6)/3N of n). "
                            "'(cached)': pairwise kernel coefficients kept in memory across CG products. "
                            "'(float32 factor)': the preconditioner's eigenvectors stored in float32, the leading "
-                           "ones in float64 (NystromPreconditioner factor_dtype)."])
+                           "ones in float64 (NystromPreconditioner factor_dtype)."]
+                    + ([BASELINE_NOTE] if a.baseline else []))
 
     for n in a.sizes:
-        jobs = [("gdmlkit", pc) for pc in a.preconditioners] + ([("sgdml", "-")] if n in a.sgdml_sizes else [])
-        jobs += [("closed form", "-")] if n in a.closed_form_sizes else []
-        for impl, pc in jobs:
-            r, wall = run_child([__file__, "--worker", impl, str(n), pc, *common], timeout=a.timeout)
-            print(n, impl, pc, f"{wall:.0f} s", r, flush=True)
+        checkouts = [None] + ([a.baseline] if a.baseline else [])
+        jobs = [("gdmlkit", pc, c) for pc in a.preconditioners for c in checkouts]
+        jobs += [("sgdml", "-", None)] if n in a.sgdml_sizes else []
+        jobs += [("closed form", "-", None)] if n in a.closed_form_sizes else []
+        for impl, pc, checkout in jobs:
+            r, wall = run_child([__file__, "--worker", impl, str(n), pc, *common], timeout=a.timeout,
+                                pythonpath=checkout or here)
+            code = label[checkout] if impl == "gdmlkit" else impl
+            print(n, code, pc, f"{wall:.0f} s", r, flush=True)
             if "error" in r:
-                rows.append([n, "", impl, pc, r["error"]] + [""] * 7)
+                rows.append([n, "", code, pc, r["error"]] + [""] * 7)
                 save()
                 continue
             backend = r.get("backend", "-") + (" (cached)" if r.get("cached") else "")
-            label = pc + (" (float32 factor)" if r.get("factor_dtype") == "float32" else "")
-            rows.append([n, n * len(np.load(data_path(a.molecule))["z"]) * 3, impl, label, backend,
+            pc_label = pc + (" (float32 factor)" if r.get("factor_dtype") == "float32" else "")
+            rows.append([n, n * len(np.load(data_path(a.molecule))["z"]) * 3, code, pc_label, backend,
                          r.get("rank", "-"), f"{r['t_pc']:.1f}" if "t_pc" in r else "-",
                          f"{r['t_cg']:.1f}" if "t_cg" in r else "-", r["iters"], f"{wall:.1f}",
                          f"{r['rss_gb']:.2f}", f"{r['f_mae']:.4f}"])
