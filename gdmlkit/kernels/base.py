@@ -7,6 +7,12 @@ components). Preconditioners read it through :meth:`~KernelOperator.columns` and
 :meth:`~KernelOperator.diagonal`; PCG through :meth:`~KernelOperator.matvec`. Vectors are
 float64 torch tensors on the operator's ``device`` (numpy arrays are accepted and returned
 as numpy, for tests and small problems).
+
+An operator may be one shard of a kernel spread over processes: it then holds the rows
+``local_rows`` of the kernel and of every vector, its products take and return those rows,
+and the collective methods (:meth:`~KernelOperator.reduce`, :meth:`~KernelOperator.gather`,
+:meth:`~KernelOperator.take_rows`, :meth:`~KernelOperator.shared_seed`) combine the shards.
+On one process they are the identity, so preconditioners and PCG are written once for both.
 """
 
 from abc import ABC, abstractmethod
@@ -59,6 +65,31 @@ class KernelOperator(ABC):
     @abstractmethod
     def to_dense(self):
         """The full matrix K + lam I as a numpy array (small problems and tests only)."""
+
+    @property
+    def local_rows(self):
+        """Rows (global indices, a slice) of the kernel and of vectors held by this process: all of them."""
+        return slice(0, self.shape[0])
+
+    def reduce(self, t):
+        """Sum of `t` over the processes sharing the kernel (a tensor; here `t` itself)."""
+        return t
+
+    def gather(self, t):
+        """The full (n, ...) tensor from this process's rows ``t`` (local_rows of it)."""
+        return t
+
+    def gather_geometries(self, t):
+        """The full (n_train, ...) tensor from this process's geometries' entries ``t``."""
+        return t
+
+    def take_rows(self, X, index):
+        """Rows `index` (global indices) of a row-sharded matrix whose local rows are X, on every process."""
+        return X[index]
+
+    def shared_seed(self, seed):
+        """A seed that every process agrees on (`seed` itself here)."""
+        return seed
 
     def geometry_of(self, index):
         """Training geometry (block row) of each unknown in `index` (tensor or array)."""

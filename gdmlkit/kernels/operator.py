@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from ..descriptors import InverseDistanceDescriptor
+from ..utils.validation import check_device
 from .base import KernelOperator
 from .dense import assemble_kernel, kernel_blocks
 from .keops import keops_available, keops_descriptor_matvec
@@ -49,8 +50,9 @@ class HessianKernelOperator(KernelOperator):
         lam-sized eigenvalues of the rigid-motion null space that slow CG down.
         Map with :meth:`project` and :meth:`lift`.
     backend : {'auto', 'torch', 'keops'}
-        'auto' takes KeOps on CUDA devices (when it compiles), the blocked torch
-        path on the CPU, where it is faster (docs/theory/tuning.md).
+        'auto' takes KeOps on CUDA devices (an ImportError naming the fix where pykeops
+        cannot compile: never a silent switch), the blocked torch path on the CPU, where it
+        is faster (docs/theory/tuning.md).
     device : str
         'cpu' or a CUDA device.
     tile_rows : int, optional
@@ -80,12 +82,14 @@ class HessianKernelOperator(KernelOperator):
             raise ValueError(f"Unknown backend {backend!r}; expected one of {list(_BACKENDS)}.")
         if coordinates not in ("cartesian", "internal"):
             raise ValueError(f"Unknown coordinates {coordinates!r}; expected 'cartesian' or 'internal'.")
-        if backend == "keops" and not keops_available():
-            raise ImportError("backend='keops' but pykeops is not importable or cannot compile; "
-                              "install pykeops and a C++ compiler, or use backend='torch'.")
-        self.device = torch.device(device)
+        self.device = check_device(device)
+        requested = backend
         if backend == "auto":  # blocked torch beats KeOps on the CPU (benchmarks/matvec.py)
-            backend = "keops" if self.device.type == "cuda" and keops_available() else "torch"
+            backend = "keops" if self.device.type == "cuda" else "torch"
+        if backend == "keops" and not keops_available():
+            raise ImportError(f"backend={requested!r} on "
+                              f"{self.device} takes KeOps, but pykeops is not importable or cannot compile here; "
+                              "install pykeops and a C++ compiler (nvcc for CUDA), or pass backend='torch'.")
         self.backend = backend
         self.sigma = float(sigma)
         self.lam = float(lam)

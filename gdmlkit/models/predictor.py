@@ -17,6 +17,7 @@ import torch
 
 from ..descriptors import InverseDistanceDescriptor
 from ..kernels.matern import HessianPairs
+from ..utils.validation import check_device
 
 __all__ = ["GDMLPredictor"]
 
@@ -47,7 +48,7 @@ class GDMLPredictor:
 
     def __init__(self, x_train, w_train, desc_perms, sigma, c, n_atoms, alphas_E=None,
                  device="cpu", dtype=torch.float64, descriptor=None):
-        self.device = torch.device(device)
+        self.device = check_device(device)
         self.dtype = dtype
         self.sigma = float(sigma)
         self.c = float(c)

@@ -6,12 +6,15 @@ coefficients appended for energy constraints) and a ``solve_info_`` dict. Sizing
 decisions come from :class:`~gdmlkit.models.policy.FitPolicy`.
 """
 
+import os
 import time
 import warnings
 
 import numpy as np
 import torch
 
+from ..distributed import group
+from ..distributed.sharded import ShardedHessianOperator
 from ..exceptions import NotPSDError, PerformanceWarning
 from ..kernels.dense import assemble_kernel
 from ..kernels.operator import HessianKernelOperator
@@ -73,28 +76,47 @@ def _factor_and_solve(est, x, J, dp, y_vec, use_E_cstr, policy):
     return alphas, info
 
 
+def shard_path(path, rank, world):
+    """The checkpoint file of process `rank` of `world` (`path` itself on one process)."""
+    if path is None or world == 1:
+        return path
+    root, ext = os.path.splitext(os.fspath(path))
+    return f"{root}.rank{rank}-of-{world}{ext}"
+
+
 def pcg_fit(est, R, desc, x, g, dp, F, policy):
     """Lazy operator (internal coordinates) + Nyström preconditioner + PCG; vectors stay on the
-    estimator's device. `est` gives the solver parameters."""
-    cache_bytes = HessianKernelOperator.coefficient_bytes(len(R), dp)
+    estimator's device. `est` gives the solver parameters. Inside a process group of several
+    processes the operator, the factor and the vectors are sharded by training geometries
+    (:mod:`gdmlkit.distributed`) and every process gets the whole solution."""
+    sharded, world, rank_id = group.active(), group.world_size(), group.rank()
+    n_train, P = len(R), len(dp)
+    if sharded:
+        group.check_same_data(est.device, R, F, np.frombuffer(repr(sorted(est.get_params().items())).encode(),
+                                                              np.uint8))
+        cache_bytes = 16 * group.shard_counts(n_train, world)[rank_id] * n_train * P
+    else:
+        cache_bytes = HessianKernelOperator.coefficient_bytes(n_train, dp)
     cache = policy.cache(est.cache_coefficients, est.backend, est.device, cache_bytes)
-    op = HessianKernelOperator(R, dp, est.sigma, est.lam, coordinates="internal", backend=est.backend,
-                               device=est.device, descriptor=desc, features=(x, g), cache_coefficients=cache)
+    Operator = ShardedHessianOperator if sharded else HessianKernelOperator
+    op = Operator(R, dp, est.sigma, est.lam, coordinates="internal", backend=est.backend, device=est.device,
+                  descriptor=desc, features=(x, g), cache_coefficients=cache)
     b = op.project(torch.from_numpy(F))
-    n = b.shape[0]
+    n = op.shape[0]
     rank, options = policy.preconditioner(est.preconditioner, n, est.n_inducing, est.preconditioner_options,
-                                          cache_bytes if cache else 0)
+                                          cache_bytes if cache else 0, rows=b.shape[0])
     pc = make_preconditioner(est.preconditioner, rank, random_state=est.random_state, **options)
     t0 = time.perf_counter()
     if pc is not None:
         pc.fit(op)
     t1 = time.perf_counter()
     max_iter = est.max_iter if est.max_iter is not None else int(10 * np.sqrt(n)) + 1000
-    res = pcg(op.matvec, b, precond=pc, tol=est.tol, max_iter=max_iter, checkpoint=est.checkpoint,
-              progress=est.progress)
-    info = {"solver": "pcg", "size": n, "coordinates": op.coordinates, "backend": op.backend,
+    res = pcg(op.matvec, b, precond=pc, tol=est.tol, max_iter=max_iter,
+              checkpoint=shard_path(est.checkpoint, rank_id, world), progress=est.progress and rank_id == 0,
+              reduce=op.reduce if sharded else None)
+    info = {"solver": "pcg", "size": n, "coordinates": op.coordinates, "backend": op.backend, "processes": world,
             "preconditioner": est.preconditioner, "cached_coefficients": cache,
             "rank": pc.rank_ if pc is not None else 0, "factor_dtype": options["factor_dtype"],
             "n_iter": res.n_iter, "converged": res.converged,
             "residuals": res.residuals, "t_preconditioner_s": t1 - t0, "t_solve_s": res.time_s}
-    return op.lift(res.x).reshape(-1).cpu().numpy(), info
+    return op.gather_geometries(op.lift(res.x)).reshape(-1).cpu().numpy(), info

@@ -74,11 +74,12 @@ def symmetrized(G):
 
 
 def _gram(self):
-    """B^T B (k, k), accumulated over the row blocks ``rows(sl)`` for ``sl`` in ``blocks()``."""
+    """B^T B (k, k), accumulated over the row blocks ``rows(sl)`` for ``sl`` in ``blocks()`` (and summed
+    over the processes sharing the kernel)."""
     G = None
     for sl in self.blocks():
         G = add_gram(G, self.rows(sl))
-    return symmetrized(G)
+    return self.op.reduce(symmetrized(G))
 
 
 class NystromRows:
@@ -87,7 +88,8 @@ class NystromRows:
     The rows are computed from the operator when asked for, so B (n, k) need not be held:
     a float32 factor is built by reading it twice, storing only the result (a float64
     factor, as large as B, is built from :meth:`materialize` in one pass). A shift
-    ``rel_shift * trace(W) / k`` keeps the Cholesky of W = K[idx, idx] stable.
+    ``rel_shift * trace(W) / k`` keeps the Cholesky of W = K[idx, idx] stable. Rows are the
+    operator's local rows (all of them on one process).
     """
 
     def __init__(self, op, idx, rel_shift=1e-10):
@@ -103,17 +105,18 @@ class NystromRows:
                 break
             shift *= 100.0
         self.L = L
-        self.shape = (op.shape[0], len(self.idx))
+        self._start = op.local_rows.start
+        self.shape = (op.local_rows.stop - self._start, len(self.idx))
 
     def blocks(self):
-        """Row slices of about 32 MB of B each, aligned to whole geometries."""
+        """Row slices (local) of about 32 MB of B each, aligned to whole geometries."""
         c = self.op.block_size
         step = c * max(1, 2**22 // (c * self.shape[1]))
         return [slice(s, min(self.shape[0], s + step)) for s in range(0, self.shape[0], step)]
 
     def rows(self, sl):
-        """B[sl] (float64)."""
-        C = self.op.columns(self.idx, with_lam=False, rows=torch.arange(sl.start, sl.stop))
+        """B[sl] (float64) for a slice of the local rows."""
+        C = self.op.columns(self.idx, with_lam=False, rows=torch.arange(self._start + sl.start, self._start + sl.stop))
         return torch.linalg.solve_triangular(self.L, C.T, upper=False).T
 
     gram = _gram
@@ -127,10 +130,11 @@ class NystromRows:
 
 
 class _TensorRows:
-    """Row-block access to a factor held as one float64 tensor (B[sl] is a view)."""
+    """Row-block access to a factor held as one float64 tensor (B[sl] is a view) of `op`'s local rows."""
 
-    def __init__(self, B):
+    def __init__(self, B, op):
         self.B = B
+        self.op = op
         self.shape = tuple(B.shape)
 
     def blocks(self):
@@ -185,18 +189,19 @@ class NystromPreconditioner(ABC):
 
     @abstractmethod
     def _factor(self, op, rng):
-        """The factor B (n, k), K ≈ B B^T (K without lam): a float64 tensor or a :class:`NystromRows`."""
+        """The factor B (n, k), K ≈ B B^T (K without lam), as its local rows: a float64 tensor or a
+        :class:`NystromRows`."""
 
     def fit(self, op):
         """Build the preconditioner from a :class:`~gdmlkit.kernels.KernelOperator`."""
         t0 = time.perf_counter()
-        n = op.shape[0]
-        self._check_params(n)
-        rng = np.random.default_rng(self.random_state)
+        self._check_params(op.shape[0])
+        n = op.local_rows.stop - op.local_rows.start
+        rng = np.random.default_rng(op.shared_seed(self.random_state))
         src = self._factor(op, rng)
         if isinstance(src, NystromRows) and self.factor_dtype == "float64":
             src = src.materialize()  # U takes n x k float64 anyway: one pass over the kernel, not two
-        src = _TensorRows(src) if isinstance(src, torch.Tensor) else src
+        src = _TensorRows(src, op) if isinstance(src, torch.Tensor) else src
         dev = op.device
         # spectrum of B B^T from the small k x k Gram matrix (cheaper than an SVD of B)
         evals, V = torch.linalg.eigh(src.gram())
@@ -222,7 +227,8 @@ class NystromPreconditioner(ABC):
         del src, Vs
         self.mu_ = float(op.lam)
         self.rank_ = r
-        self._M = self._woodbury_core(None if G is None else symmetrized(G))
+        self._reduce = op.reduce
+        self._M = self._woodbury_core(None if G is None else op.reduce(symmetrized(G)))
         self.build_time_s_ = time.perf_counter() - t0
         return self
 
@@ -260,10 +266,10 @@ class NystromPreconditioner(ABC):
         return torch.cat([out, lo])
 
     def apply(self, r):
-        """P^-1 r for r of shape (n,) (numpy or torch; returns the same type)."""
+        """P^-1 r for r of shape (n,), the operator's local rows (numpy or torch; returns the same type)."""
         is_np = isinstance(r, np.ndarray)
         rt = torch.as_tensor(r, dtype=torch.float64, device=self._U64.device)
-        w = self._M @ self._transpose_apply(rt)
+        w = self._M @ self._reduce(self._transpose_apply(rt))
         m = self._U64.shape[1]
         out = torch.addmv(rt, self._U64, w[:m])
         for sl in self._blocks32():

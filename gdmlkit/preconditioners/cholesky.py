@@ -70,28 +70,29 @@ class CholeskyNystrom(NystromPreconditioner):
     def _factor(self, op, rng):
         if self.pivoting not in ("greedy", "random"):
             raise ValueError(f"Unknown pivoting {self.pivoting!r}; expected 'greedy' or 'random'.")
-        n = op.shape[0]
-        d = op.diagonal(with_lam=False).clone()
-        floor = 1e-12 * float(d.max())  # residuals below it: numerically dependent columns
-        F = torch.zeros(n, self.rank, dtype=torch.float64, device=d.device)
+        d = op.diagonal(with_lam=False).clone()  # local rows
+        floor = 1e-12 * float(op.gather(d).max())  # residuals below it: numerically dependent columns
+        F = torch.zeros(d.shape[0], self.rank, dtype=torch.float64, device=d.device)
         piv = []
         k = 0
         while k < self.rank:
-            res = d.clamp(min=0)
+            res = op.gather(d.clamp(min=0))  # all n residuals, on every process
             if float(res.max()) <= floor:  # every remaining pivot is negligible
                 break
             cand = self._candidates(op, res, rng, k)
-            G = op.columns(cand, with_lam=False) - F[:, :k] @ F[cand, :k].T  # residual columns (n, b)
+            G = op.columns(cand, with_lam=False) - F[:, :k] @ op.take_rows(F[:, :k], cand).T  # local rows (n, b)
+            Gc = op.take_rows(G, cand)  # the candidates' own rows (b, b), on every process
             left = list(range(len(cand)))
             while left and k < self.rank:  # pivoted Cholesky of the block
-                t = max(left, key=lambda j: float(G[cand[j], j]))
+                t = max(left, key=lambda j: float(Gc[j, j]))
                 left.remove(t)
-                piv_val = float(G[cand[t], t])
+                piv_val = float(Gc[t, t])
                 if piv_val <= floor:  # the rest of the block is smaller still
                     break
-                col = G[:, t] / piv_val**0.5
+                col, colc = G[:, t] / piv_val**0.5, Gc[:, t] / piv_val**0.5
                 F[:, k] = col
-                G[:, left] -= col[:, None] * col[cand[left]][None, :]
+                G[:, left] -= col[:, None] * colc[left][None, :]
+                Gc[:, left] -= colc[:, None] * colc[left][None, :]
                 d -= col**2
                 piv.append(int(cand[t]))
                 k += 1

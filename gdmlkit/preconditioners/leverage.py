@@ -43,18 +43,19 @@ class LeverageNystrom(NystromPreconditioner):
         n = op.shape[0]
         c = op.block_size
         diag = op.diagonal(with_lam=False)
-        mu = max(float(op.lam), self.ridge_floor * float(diag.sum()) / n)
+        mu = max(float(op.lam), self.ridge_floor * float(op.reduce(diag.sum())) / n)
         if self.by_geometry:
             pilot = NystromRows(op, whole_geometries(rng.permutation(op.n_train), c, self.rank))
         else:
             pilot = NystromRows(op, rng.choice(n, self.rank, replace=False))
         if self.factor_dtype == "float64":  # the factor will take n x k float64 anyway: read the pilot once
-            pilot = _TensorRows(pilot.materialize())
+            pilot = _TensorRows(pilot.materialize(), op)
         G = pilot.gram()
         L = torch.linalg.cholesky(G + mu * torch.eye(G.shape[0], dtype=G.dtype, device=G.device))
         scores = torch.cat([(B * torch.cholesky_solve(B.T, L).T).sum(1)
                             for B in map(pilot.rows, pilot.blocks())]).clamp(min=0) + 1e-12
         del pilot
+        scores = op.gather(scores)  # every process draws from all n scores
         self.scores_ = scores
         if self.by_geometry:
             w = scores.reshape(op.n_train, c).sum(1)

@@ -24,8 +24,8 @@ class SVDNystrom(NystromPreconditioner):
         if n > self.max_n:
             raise ValueError(f"The SVD preconditioner forms the dense kernel; n == {n} exceeds max_n == "
                              f"{self.max_n}. Use 'cholesky', 'leverage' or 'random' for large problems.")
-        K = torch.as_tensor(op.to_dense())
+        K = torch.as_tensor(op.to_dense(), device=op.device)
         K.diagonal().sub_(op.lam)
         evals, evecs = torch.linalg.eigh(K)
         top = evals[-self.rank:].clamp(min=0)
-        return evecs[:, -self.rank:] * top.sqrt()
+        return evecs[op.local_rows, -self.rank:] * top.sqrt()

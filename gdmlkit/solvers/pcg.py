@@ -39,7 +39,7 @@ class SolveResult:
 
 
 def pcg(matvec, b, *, precond=None, x0=None, tol=1e-8, max_iter=None, callback=None, checkpoint=None,
-        checkpoint_every=10, progress=False):
+        checkpoint_every=10, progress=False, reduce=None):
     """Solve A x = b for symmetric positive definite A given only ``matvec(v) = A v``.
 
     Parameters
@@ -66,6 +66,11 @@ def pcg(matvec, b, *, precond=None, x0=None, tol=1e-8, max_iter=None, callback=N
         interrupted solve loses at most that many iterations.
     progress : bool
         tqdm bar of the relative residual.
+    reduce : callable, optional
+        For vectors sharded over processes (each holds some rows of b, x and of every product):
+        sums a 1-element tensor over the processes (e.g. a sharded operator's ``reduce``), so that
+        dot products and norms are global. Each process then passes its own `checkpoint` file, and
+        they resume only all together.
 
     Returns
     -------
@@ -86,7 +91,19 @@ def pcg(matvec, b, *, precond=None, x0=None, tol=1e-8, max_iter=None, callback=N
     if max_iter < 1:
         raise ValueError(f"max_iter == {max_iter}, must be >= 1.")
     t0 = time.perf_counter()
-    b_norm = float(torch.linalg.vector_norm(bt))
+    if reduce is None:
+        def dot(u, v):
+            return float(u @ v)
+
+        def norm(v):
+            return float(torch.linalg.vector_norm(v))
+    else:
+        def dot(u, v):
+            return float(reduce((u @ v).reshape(1)))
+
+        def norm(v):
+            return dot(v, v) ** 0.5
+    b_norm = norm(bt)
     out = (lambda v: v.cpu().numpy()) if numpy_io else (lambda v: v)
     if b_norm == 0.0:
         return SolveResult(out(torch.zeros_like(bt)), True, 0, [0.0], 0.0)
@@ -95,7 +112,15 @@ def pcg(matvec, b, *, precond=None, x0=None, tol=1e-8, max_iter=None, callback=N
         return torch.as_tensor(f(out(v)), dtype=torch.float64, device=dev)
 
     apply_m = (lambda r: call(precond, r)) if precond is not None else (lambda r: r)
-    if checkpoint is not None and os.path.exists(checkpoint):
+    resume = checkpoint is not None and os.path.exists(checkpoint)
+    if reduce is not None and checkpoint is not None:
+        have = float(reduce(torch.tensor([float(resume)], dtype=torch.float64, device=dev)))
+        total = float(reduce(torch.ones(1, dtype=torch.float64, device=dev)))
+        if 0 < have < total:
+            raise ValueError(f"Only {have:.0f} of {total:.0f} processes found their checkpoint shard (this one: "
+                             f"{checkpoint}, {'present' if resume else 'missing'}); a sharded checkpoint resumes "
+                             "only whole, with the same number of processes. Delete the shards to restart.")
+    if resume:
         with np.load(checkpoint, allow_pickle=False) as st:
             if st["x"].shape != (n,) or not np.allclose(st["b"], bt.cpu().numpy()):
                 raise ValueError(f"Checkpoint {checkpoint} belongs to a different system; delete it to restart.")
@@ -105,8 +130,8 @@ def pcg(matvec, b, *, precond=None, x0=None, tol=1e-8, max_iter=None, callback=N
         x = torch.zeros_like(bt) if x0 is None else torch.as_tensor(x0, dtype=torch.float64, device=dev).clone()
         r = bt - call(matvec, x) if x0 is not None else bt.clone()
         p = apply_m(r).clone()
-        rz = float(r @ p)
-        residuals, it0 = [float(torch.linalg.vector_norm(r)) / b_norm], 0
+        rz = dot(r, p)
+        residuals, it0 = [norm(r) / b_norm], 0
 
     converged = residuals[-1] <= tol
     bar = tqdm(total=max_iter, initial=it0, desc="PCG", disable=not progress, unit="it")
@@ -114,7 +139,7 @@ def pcg(matvec, b, *, precond=None, x0=None, tol=1e-8, max_iter=None, callback=N
     try:
         while not converged and it < max_iter:
             Ap = call(matvec, p)
-            pAp = float(p @ Ap)
+            pAp = dot(p, Ap)
             if not pAp > 0:
                 raise np.linalg.LinAlgError(f"PCG: p^T A p = {pAp:.3e} <= 0 at iteration {it}; "
                                             "the matrix (or preconditioner) is not positive definite.")
@@ -122,7 +147,7 @@ def pcg(matvec, b, *, precond=None, x0=None, tol=1e-8, max_iter=None, callback=N
             x.add_(p, alpha=alpha)
             r.sub_(Ap, alpha=alpha)
             it += 1
-            rel = float(torch.linalg.vector_norm(r)) / b_norm
+            rel = norm(r) / b_norm
             residuals.append(rel)
             bar.update(1)
             bar.set_postfix(residual=f"{rel:.2e}")
@@ -132,7 +157,7 @@ def pcg(matvec, b, *, precond=None, x0=None, tol=1e-8, max_iter=None, callback=N
             if converged:
                 break
             z = apply_m(r)
-            rz_new = float(r @ z)
+            rz_new = dot(r, z)
             p = torch.add(z, p, alpha=rz_new / rz)
             rz = rz_new
             if checkpoint is not None and it % checkpoint_every == 0:

@@ -6,6 +6,7 @@ import numbers
 import numpy as np
 
 __all__ = [
+    "check_device",
     "check_positions",
     "check_atomic_numbers",
     "check_forces",
@@ -114,3 +115,21 @@ def check_scalar(x, name, *, min_val=None, max_val=None, include_min=True, inclu
     if max_val is not None and (x > max_val or (x == max_val and not include_max)):
         raise ValueError(f"{name} == {x}, must be {'<=' if include_max else '<'} {max_val}.")
     return x
+
+
+def check_device(device):
+    """torch.device of `device`; ValueError naming the fix for a CUDA device this torch cannot use."""
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"device={device!r} is not a torch device ('cpu', 'cuda', 'cuda:1', ...): {exc}") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device={device!r} but torch finds no CUDA device (torch {torch.__version__}, "
+                             "torch.cuda.is_available() is False): use device='cpu', or install a CUDA build of "
+                             "torch on a machine with an NVIDIA GPU.")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(f"device={device!r} but only {torch.cuda.device_count()} CUDA device(s) exist.")
+    return dev

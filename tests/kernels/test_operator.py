@@ -113,3 +113,15 @@ def test_internal_coordinates_are_projected_cartesian(small, backend):
     F = np.random.default_rng(2).normal(size=(25, 9, 3))
     back = intl.lift(intl.project(F))
     np.testing.assert_allclose(intl.project(back), intl.project(F), atol=1e-12)
+
+
+def test_device_and_backend_errors_name_the_fix(small, monkeypatch):
+    dp = permutation_desc_index(ETHANOL_PERMS)
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="torch finds no CUDA device.*use device='cpu'"):
+            HessianKernelOperator(small, dp, 10.0, device="cuda")
+    with pytest.raises(ValueError, match="not a torch device"):
+        HessianKernelOperator(small, dp, 10.0, device="gpu0")
+    monkeypatch.setattr(operator, "keops_available", lambda: False)
+    with pytest.raises(ImportError, match="backend='keops' on cpu takes KeOps.*or pass backend='torch'"):
+        HessianKernelOperator(small, dp, 10.0, backend="keops")

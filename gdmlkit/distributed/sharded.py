@@ -1,0 +1,129 @@
+"""One process's shard of the lazy Hessian-kernel operator.
+
+Process r holds a contiguous block of training geometries: its rows of (K + lam I), of
+every PCG vector and of the preconditioner's factor. A product needs the descriptor-space
+coefficients u_j = J_j v_j of every geometry; each process computes those of its own
+geometries and they are all-gathered (n x D numbers, small beside the n^2 pair work), then
+each process sums its rows over all training points. Descriptors and Jacobians of every
+geometry are kept on every process (O(n D c), small for molecules of tens of atoms); what
+grows with n^2 or n k -- the pairwise coefficient cache and the Nyström factor -- is split.
+"""
+
+import numpy as np
+import torch
+
+from ..kernels.operator import HessianKernelOperator
+from . import group
+
+__all__ = ["ShardedHessianOperator"]
+
+
+class ShardedHessianOperator(HessianKernelOperator):
+    """:class:`~gdmlkit.kernels.HessianKernelOperator` restricted to this process's rows.
+
+    Takes the parameters of HessianKernelOperator (``pair_symmetry`` is off: each process
+    sums its rows over all pairs). ``matvec``, ``columns`` (default rows), ``diagonal``,
+    ``project`` and ``lift`` work on the local rows; ``to_dense`` returns the whole kernel.
+    Every process of the group must build it with the same data, and call ``matvec`` and the
+    collectives in the same order.
+    """
+
+    def __init__(self, R, desc_perms, sigma, lam=0.0, *, cache_coefficients=False, **kwargs):
+        kwargs.pop("pair_symmetry", None)
+        super().__init__(R, desc_perms, sigma, lam, cache_coefficients=False, pair_symmetry=False, **kwargs)
+        if self.backend == "keops" and cache_coefficients:
+            raise ValueError("cache_coefficients=True needs backend='torch' (KeOps recomputes them on the fly).")
+        self.counts = group.shard_counts(self.n_train, group.world_size())
+        r = group.rank()
+        self.g0 = sum(self.counts[:r])
+        self.g1 = self.g0 + self.counts[r]
+        if self.g1 == self.g0:
+            raise ValueError(f"{self.n_train} training geometries for {len(self.counts)} processes: every process "
+                             "needs at least one; use fewer processes.")
+        self.row_counts = [k * self.block_size for k in self.counts]
+        if cache_coefficients:
+            self._coef = [self.pairs.coefficients(self.x[s:min(s + self.tile_rows, self.g1)])
+                          for s in range(self.g0, self.g1, self.tile_rows)]
+
+    @property
+    def local_rows(self):
+        return slice(self.g0 * self.block_size, self.g1 * self.block_size)
+
+    def reduce(self, t):
+        return group.all_sum(t)
+
+    def gather(self, t):
+        return group.gather_rows(t, self.row_counts)
+
+    def gather_geometries(self, t):
+        return group.gather_rows(t, self.counts)
+
+    def take_rows(self, X, index):
+        index = torch.as_tensor(index, device=X.device)
+        lo, hi = self.local_rows.start, self.local_rows.stop
+        out = torch.zeros((len(index),) + tuple(X.shape[1:]), dtype=X.dtype, device=X.device)
+        mine = (index >= lo) & (index < hi)
+        out[mine] = X[index[mine] - lo]
+        return group.all_sum(out)
+
+    def shared_seed(self, seed):
+        return group.broadcast_seed(seed, self.device)
+
+    def _check_local(self, v):
+        vt = torch.as_tensor(v, dtype=torch.float64, device=self.device)
+        n_local = self.local_rows.stop - self.local_rows.start
+        if vt.ndim not in (1, 2) or vt.shape[0] != n_local:
+            raise ValueError(f"v must have this process's {n_local} rows ({self.g1 - self.g0} geometries x "
+                             f"{self.block_size}); got {tuple(vt.shape)}.")
+        return vt
+
+    def matvec(self, v):
+        """Local rows of (K + lam I) v for the local rows of v, (n_local,) or (n_local, k)."""
+        vt = self._check_local(v)
+        V = vt.reshape(self.g1 - self.g0, self.block_size, -1)
+        D = self.x.shape[1]
+        with torch.no_grad():
+            U_loc = torch.einsum("ndc,nck->nkd", self.J[self.g0:self.g1], V)
+            U = group.gather_rows(U_loc, self.counts)  # (n, k, D)
+            Y = torch.empty_like(U_loc)
+            for col in range(U.shape[1]):
+                UP = U[:, col][:, self.dp].reshape(-1, D)
+                XP_UP = (self.XP * UP).sum(1)
+                for blk, s in enumerate(range(self.g0, self.g1, self.tile_rows)):
+                    e = min(s + self.tile_rows, self.g1)
+                    coef = None if self._coef is None else self._coef[blk]
+                    Y[s - self.g0:e - self.g0, col] = self._rows_product(s, e, UP, XP_UP, coef)
+            out = torch.einsum("ndc,nkd->nck", self.J[self.g0:self.g1], Y) + self.lam * V
+        out = out.reshape(vt.shape)
+        return out.cpu().numpy() if isinstance(v, np.ndarray) else out
+
+    def _rows_product(self, s, e, UP, XP_UP, coef):
+        if self.backend == "keops":
+            from ..kernels.keops import keops_descriptor_matvec
+
+            return keops_descriptor_matvec(self.x[s:e], self.XP, UP, self.sigma)
+        return self.pairs.product(self.x[s:e], UP, XP_UP, coef)
+
+    def columns(self, cols, with_lam=True, rows=None):
+        """``(K + lam I)[rows, cols]``; rows default to this process's rows (any global rows may be asked)."""
+        if rows is None:
+            rows = torch.arange(self.local_rows.start, self.local_rows.stop, device=self.device)
+        return super().columns(cols, with_lam=with_lam, rows=rows)
+
+    def diagonal(self, with_lam=True):
+        return super().diagonal(with_lam)[self.local_rows]
+
+    def project(self, F):
+        """Local rows of the operator coordinates of Cartesian vectors F (n, n_atoms, 3) of every geometry."""
+        return super().project(F)[self.local_rows]
+
+    def lift(self, beta):
+        """Local operator coordinates -> Cartesian coefficients (n_local, n_atoms, 3) of this process's geometries."""
+        B = torch.as_tensor(beta, dtype=torch.float64, device=self.device).reshape(self.g1 - self.g0, -1)
+        Q = None if self.Q is None else self.Q[self.g0:self.g1]
+        out = B if Q is None else torch.einsum("nkr,nr->nk", Q, B)
+        return out.reshape(self.g1 - self.g0, self.n_atoms, 3)
+
+    def flops_per_matvec(self):
+        """This process's share of the plain product's operations."""
+        return super().flops_per_matvec() * (self.g1 - self.g0) // self.n_train
