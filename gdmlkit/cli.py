@@ -1,4 +1,4 @@
-"""Command line: ``gdmlkit train``, ``gdmlkit test``, ``gdmlkit info``."""
+"""Command line: ``gdmlkit train``, ``gdmlkit test``, ``gdmlkit info`` (also ``python -m gdmlkit``)."""
 
 import argparse
 import sys
@@ -42,6 +42,22 @@ def _reference(path):
 
 
 def _cmd_train(args):
+    if not args.distributed:
+        return _train(args, print)
+    if args.solver != "pcg":
+        raise ValueError("--distributed shards the PCG solver; add --solver pcg.")
+    import torch.distributed as dist
+
+    from .distributed import init_from_env
+
+    rank = init_from_env(args.device)
+    try:  # every process trains its shard; process 0 reports and saves
+        return _train(args, print if rank == 0 else (lambda *a, **k: None), save=rank == 0)
+    finally:
+        dist.destroy_process_group()
+
+
+def _train(args, say, save=True):
     data = _load(args.dataset, args)
     test = _load(args.test, args) if args.test else None
     n_test = args.n_test if test is None else 0
@@ -53,10 +69,12 @@ def _cmd_train(args):
         test = data[test_idx]
     elif args.n_test:
         test = test[np.random.default_rng(args.seed).permutation(len(test))[:args.n_test]]
-    print(f"training on {len(train)} geometries of {data.name or args.dataset} ({data.formula}), "
+    say(f"training on {len(train)} geometries of {data.name or args.dataset} ({data.formula}), "
           f"testing on {len(test)}; units {data.energy_unit}, {data.length_unit}")
     perms = {"auto": "auto", "none": "none"}[args.perms]
-    solver = {"solver": args.solver, "tol": args.tol, "max_memory": args.max_memory, "progress": True}
+    solver = {"solver": args.solver, "tol": args.tol, "max_memory": args.max_memory, "progress": save,
+              "device": args.device, "backend": args.backend, "preconditioner": args.preconditioner,
+              "checkpoint": args.checkpoint}
     if data.is_periodic:
         if args.sigma == "auto":
             raise ValueError("periodic data (BIGDML) needs an explicit --sigma; --sigma auto is not supported "
@@ -70,22 +88,22 @@ def _cmd_train(args):
     if args.sigma == "auto":
         sigmas = [float(s) for s in args.sigmas.split(",")]
         result = select_sigma(model, train, sigmas=sigmas, cv=args.cv, random_state=args.seed)
-        print(result.table())
+        say(result.table())
         model = result.best_estimator
     else:
         model.set_params(sigma=float(args.sigma)).fit(train)
-    print(f"fitted sigma={model.sigma:g} with {len(model.perms_)} permutations in {time.perf_counter() - t0:.1f} s")
+    say(f"fitted sigma={model.sigma:g} with {len(model.perms_)} permutations in {time.perf_counter() - t0:.1f} s")
     info = model.solve_info_
     if info["solver"] == "pcg":
-        print(f"PCG: {info['n_iter']} iterations to relative residual {info['residuals'][-1]:.1e}, "
+        say(f"PCG: {info['n_iter']} iterations to relative residual {info['residuals'][-1]:.1e}, "
               f"preconditioner {info['preconditioner']} of rank {info['rank']}")
     E, F = model.predict(test)
     errors = prediction_errors(test.E, test.F, E, F)
-    print("test errors:")
-    print(_errors_table(errors, data.energy_unit, data.length_unit))
-    if args.output:
+    say("test errors:")
+    say(_errors_table(errors, data.energy_unit, data.length_unit))
+    if args.output and save:
         model.save(args.output)
-        print(f"model saved to {args.output}")
+        say(f"model saved to {args.output}")
     return 0
 
 
@@ -146,6 +164,15 @@ def _parser():
     t.add_argument("--tol", type=float, default=1e-6, help="PCG relative residual tolerance (default 1e-6)")
     t.add_argument("--max-memory", type=float, default=None,
                    help="memory budget in GB for the solver (default: what is available)")
+    t.add_argument("--preconditioner", choices=["random", "cholesky", "leverage", "svd", "none"], default="random",
+                   help="PCG preconditioner (default random Nyström)")
+    t.add_argument("--checkpoint", help="PCG checkpoint file: an interrupted fit resumes from it")
+    t.add_argument("--device", default="cpu", help="torch device: cpu (default), cuda, cuda:1, ...")
+    t.add_argument("--backend", choices=["auto", "torch", "keops"], default="auto",
+                   help="kernel product: KeOps on CUDA, blocked torch on the CPU (default auto)")
+    t.add_argument("--distributed", action="store_true",
+                   help="shard PCG over the processes torchrun starts (torchrun --nproc-per-node K -m gdmlkit "
+                        "train ... --solver pcg --distributed); Gloo on CPUs, NCCL on CUDA devices")
     t.add_argument("-o", "--output", help="save the model here (.npz)")
     units(t)
     t.set_defaults(func=_cmd_train)
@@ -172,7 +199,7 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("interrupted; nothing was saved for the unfinished step", file=sys.stderr)
         return 130
-    except (ValueError, FileNotFoundError, MemoryError) as exc:
+    except (ValueError, FileNotFoundError, MemoryError, ImportError) as exc:
         print(f"gdmlkit {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

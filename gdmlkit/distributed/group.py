@@ -30,7 +30,7 @@ def init_from_env(device="cpu"):
     MASTER_ADDR, MASTER_PORT): NCCL for a CUDA `device`, Gloo otherwise. Returns the rank."""
     missing = [k for k in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT") if k not in os.environ]
     if missing:
-        raise RuntimeError(f"No torchrun environment ({', '.join(missing)} unset). Launch with "
+        raise ValueError(f"No torchrun environment ({', '.join(missing)} unset). Launch with "
                            "'torchrun --nproc-per-node K ...' (or set them for each process).")
     if not dist.is_initialized():
         cuda = torch.device(device).type == "cuda"

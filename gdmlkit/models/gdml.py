@@ -85,9 +85,11 @@ class GDMLRegressor(BaseEstimator):
         solver='auto' takes the closed form while its kernel needs at most half of
         it; cache_coefficients='auto' caches when that takes at most a quarter; the
         automatic preconditioner rank keeps the n x k factor within 0.65 of it, less
-        the cache (without a budget: within 1.5 GB).
+        the cache (without a budget: within 1.5 GB). In a distributed fit it is each
+        process's budget (by default the available memory shared by the processes of a node).
     checkpoint : str, optional
-        PCG checkpoint file: an interrupted fit resumes from it.
+        PCG checkpoint file: an interrupted fit resumes from it. A distributed fit writes
+        one file per process beside it (``name.rank0-of-2.npz``, ...).
     random_state : int, optional
         Seed of the preconditioner's random choices.
     device : str, default='cpu'

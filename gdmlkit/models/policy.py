@@ -12,6 +12,7 @@ import warnings
 
 import torch
 
+from ..distributed import group
 from ..exceptions import PerformanceWarning
 from ..preconditioners import PRECONDITIONERS
 
@@ -55,8 +56,11 @@ class FitPolicy:
         self.rank_constant = rank_constant
 
     def budget(self):
-        """Bytes the fit may use: max_memory, or the memory available now."""
-        return available_memory_bytes() if self.max_memory is None else self.max_memory * 1e9
+        """Bytes this process may use: max_memory, or the memory available now shared by the processes of
+        a distributed fit on this node (torchrun's LOCAL_WORLD_SIZE)."""
+        if self.max_memory is not None:
+            return self.max_memory * 1e9
+        return available_memory_bytes() / (int(os.environ.get("LOCAL_WORLD_SIZE", 1)) if group.active() else 1)
 
     def solver(self, requested, size):
         """'cholesky' or 'pcg' for a system of `size` unknowns: `requested` unless 'auto', which takes

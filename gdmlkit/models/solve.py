@@ -24,6 +24,9 @@ from ..solvers.pcg import pcg
 
 __all__ = ["closed_form", "pcg_fit"]
 
+#: Parameters that may differ between the processes of one distributed fit.
+_PER_PROCESS = ("progress", "device", "checkpoint")
+
 
 def closed_form(est, desc, x, g, dp, F, y_vec, use_E_cstr, policy):
     """Closed form in the rigid-motion-free subspace: J_i Q_i replaces J_i, so the system has
@@ -92,8 +95,8 @@ def pcg_fit(est, R, desc, x, g, dp, F, policy):
     sharded, world, rank_id = group.active(), group.world_size(), group.rank()
     n_train, P = len(R), len(dp)
     if sharded:
-        group.check_same_data(est.device, R, F, np.frombuffer(repr(sorted(est.get_params().items())).encode(),
-                                                              np.uint8))
+        params = {k: v for k, v in est.get_params().items() if k not in _PER_PROCESS}
+        group.check_same_data(est.device, R, F, np.frombuffer(repr(sorted(params.items())).encode(), np.uint8))
         cache_bytes = 16 * group.shard_counts(n_train, world)[rank_id] * n_train * P
     else:
         cache_bytes = HessianKernelOperator.coefficient_bytes(n_train, dp)
