@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import SHARED, peak_rss_gb, read_table, run_child, write_table  # noqa: E402
+from _common import RESULTS, SHARED, peak_rss_gb, read_table, run_child, write_table  # noqa: E402
 
 
 BASELINE_NOTE = ("With --baseline each gdmlkit row is followed by the same fit run with the baseline checkout's code "
@@ -139,7 +139,8 @@ def main():
         label[None] = f"gdmlkit {commit(here)}"
     header = ["N train", "n", "code", "preconditioner", "backend", "k", "precond s", "CG s", "iterations", "wall s",
               "peak RSS GB", "F MAE"]
-    rows = [[r[h] for h in header] for r in read_table(name)[1]] if a.append else []
+    saved = a.append and (RESULTS / f"{name}.md").exists()
+    rows = [[r[h] for h in header] for r in read_table(name)[1]] if saved else []
 
     def save():  # after every row, so an interrupted run keeps what finished
         write_table(name, header, rows,
