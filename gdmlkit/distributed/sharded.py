@@ -81,28 +81,13 @@ class ShardedHessianOperator(HessianKernelOperator):
         """Local rows of (K + lam I) v for the local rows of v, (n_local,) or (n_local, k)."""
         vt = self._check_local(v)
         V = vt.reshape(self.g1 - self.g0, self.block_size, -1)
-        D = self.x.shape[1]
         with torch.no_grad():
             U_loc = torch.einsum("ndc,nck->nkd", self.J[self.g0:self.g1], V)
             U = group.gather_rows(U_loc, self.counts)  # (n, k, D)
-            Y = torch.empty_like(U_loc)
-            for col in range(U.shape[1]):
-                UP = U[:, col][:, self.dp].reshape(-1, D)
-                XP_UP = (self.XP * UP).sum(1)
-                for blk, s in enumerate(range(self.g0, self.g1, self.tile_rows)):
-                    e = min(s + self.tile_rows, self.g1)
-                    coef = None if self._coef is None else self._coef[blk]
-                    Y[s - self.g0:e - self.g0, col] = self._rows_product(s, e, UP, XP_UP, coef)
+            Y = torch.stack([self._descriptor_matvec(U[:, col], self.g0, self.g1) for col in range(U.shape[1])], 1)
             out = torch.einsum("ndc,nkd->nck", self.J[self.g0:self.g1], Y) + self.lam * V
         out = out.reshape(vt.shape)
         return out.cpu().numpy() if isinstance(v, np.ndarray) else out
-
-    def _rows_product(self, s, e, UP, XP_UP, coef):
-        if self.backend == "keops":
-            from ..kernels.keops import keops_descriptor_matvec
-
-            return keops_descriptor_matvec(self.x[s:e], self.XP, UP, self.sigma)
-        return self.pairs.product(self.x[s:e], UP, XP_UP, coef)
 
     def columns(self, cols, with_lam=True, rows=None):
         """``(K + lam I)[rows, cols]``; rows default to this process's rows (any global rows may be asked)."""

@@ -156,19 +156,23 @@ class HessianKernelOperator(KernelOperator):
         out = (B if self.Q is None else torch.einsum("nkr,nr->nk", self.Q, B)).reshape(self.n_train, self.n_atoms, 3)
         return out.cpu().numpy() if isinstance(beta, np.ndarray) else out
 
-    def _descriptor_matvec(self, U):
-        """y_i = sum_jP [a S_P u_j - b d (d . S_P u_j)] for U (n, D) -> (n, D)."""
+    def _descriptor_matvec(self, U, start=0, stop=None):
+        """y_i = sum_jP [a S_P u_j - b d (d . S_P u_j)] for U (n, D), rows i of [start, stop) -> (stop - start, D).
+
+        The cached coefficients (plain product) are those of the tiles of [start, stop)."""
+        stop = self.n_train if stop is None else stop
         if self.symmetric:
             return self.pairs.product(U, self._coef)
         D = U.shape[1]
         UP = U[:, self.dp].reshape(-1, D)
         if self.backend == "keops":
-            return keops_descriptor_matvec(self.x, self.XP, UP, self.sigma)
+            return keops_descriptor_matvec(self.x[start:stop], self.XP, UP, self.sigma)
         XP_UP = (self.XP * UP).sum(1)
-        out = torch.empty_like(U)
-        for blk, s in enumerate(range(0, self.n_train, self.tile_rows)):
+        out = torch.empty(stop - start, D, dtype=U.dtype, device=U.device)
+        for blk, s in enumerate(range(start, stop, self.tile_rows)):
+            e = min(s + self.tile_rows, stop)
             coef = None if self._coef is None else self._coef[blk]
-            out[s:s + self.tile_rows] = self.pairs.product(self.x[s:s + self.tile_rows], UP, XP_UP, coef)
+            out[s - start:e - start] = self.pairs.product(self.x[s:e], UP, XP_UP, coef)
         return out
 
     def matvec(self, v):
