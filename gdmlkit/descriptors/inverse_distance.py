@@ -11,6 +11,8 @@ without forming the (D, 3 n_atoms) matrix.
 import numpy as np
 import torch
 
+from .internal import InternalFrame
+
 __all__ = ["InverseDistanceDescriptor", "pair_indices"]
 
 
@@ -72,42 +74,33 @@ class InverseDistanceDescriptor:
         return x, g
 
     def jvp(self, g, V):
-        """Jacobian-vector product ``J V``: (n, n_atoms, 3) -> (n, D)."""
+        """Jacobian-vector products ``J V``: (n, n_atoms, 3, *k) -> (n, D, *k)."""
         a, b = self._pairs(V.device)
-        return torch.einsum("ndc,ndc->nd", g, V[:, b, :] - V[:, a, :])
+        gk = g.reshape(g.shape + (1,) * (V.ndim - 3))
+        return (gk * (V[:, b] - V[:, a])).sum(2)
 
     def vjp(self, g, U):
-        """Vector-Jacobian product ``J^T U``: (n, D) -> (n, n_atoms, 3)."""
+        """Vector-Jacobian products ``J^T U``: (n, D, *k) -> (n, n_atoms, 3, *k)."""
         a, b = self._pairs(U.device)
-        contrib = U[..., None] * g
-        out = torch.zeros(U.shape[0], self.n_atoms, 3, dtype=U.dtype, device=U.device)
+        contrib = U[:, :, None] * g.reshape(g.shape + (1,) * (U.ndim - 2))
+        out = torch.zeros((U.shape[0], self.n_atoms) + tuple(contrib.shape[2:]), dtype=U.dtype, device=U.device)
         out.index_add_(1, b, contrib)
         out.index_add_(1, a, -contrib)
         return out
 
-    def internal_basis(self, J, rtol=1e-9):
-        """Orthonormal bases of the row spaces of the Jacobians (the non-rigid motions).
+    def null_motions(self, R):
+        """Motions that leave every descriptor entry unchanged: the 3 translations and the 3 rotations
+        about the centroid, as columns of T (n, 3 n_atoms, 6) (for R (n, n_atoms, 3))."""
+        n = R.shape[0]
+        eye = torch.eye(3, dtype=R.dtype, device=R.device)
+        trans = eye.expand(n, self.n_atoms, 3, 3)  # [geometry, atom, xyz, motion]
+        rot = torch.linalg.cross(eye[None, None, :, :], (R - R.mean(1, keepdim=True))[:, :, None, :], dim=-1)
+        return torch.cat([trans, rot.transpose(2, 3)], 3).reshape(n, 3 * self.n_atoms, 6)
 
-        The descriptor is invariant to translations and rotations, so each J_i (D, 3N)
-        has a null space of dimension 6 (5 for linear geometries). Kernel systems posed
-        in the complement Q_i (3N, r) are smaller and exactly equivalent for predictions.
-
-        Parameters
-        ----------
-        J : tensor (n, D, 3N)
-        rtol : float
-            Singular values below rtol * largest count as zero.
-
-        Returns
-        -------
-        tensor (n, 3N, r), or None when the rank differs between geometries.
-        """
-        _, S, Vh = torch.linalg.svd(J, full_matrices=False)
-        ranks = (S > rtol * S[:, :1]).sum(1)
-        r = int(ranks[0])
-        if not bool(torch.all(ranks == r)):
-            return None
-        return Vh[:, :r, :].transpose(1, 2).contiguous()
+    def internal_frame(self, R):
+        """:class:`~gdmlkit.descriptors.internal.InternalFrame` of the non-rigid motions of geometries R
+        (n, n_atoms, 3), or None where some geometry is linear (its rotations are dependent)."""
+        return InternalFrame.of(self.null_motions(R))
 
     def jacobian(self, g):
         """Dense Jacobian (n, D, 3 n_atoms); for references and the dense kernel only."""

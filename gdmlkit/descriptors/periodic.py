@@ -83,6 +83,12 @@ class PeriodicInverseDistanceDescriptor(InverseDistanceDescriptor):
         full[:, b, a] = r
         return full.min(-1).values.max(-1).values
 
+    def null_motions(self, R):
+        """The 3 translations (n, 3 n_atoms, 3): rotating atoms inside a fixed cell changes their
+        minimum images, so rotations are not null motions here."""
+        eye = torch.eye(3, dtype=R.dtype, device=R.device)
+        return eye.expand(R.shape[0], self.n_atoms, 3, 3).reshape(R.shape[0], 3 * self.n_atoms, 3)
+
     def transform(self, R):
         """Descriptor x (n, D) in 1/L and Jacobian factors g (n, D, 3) in 1/L^2 (see the base class)."""
         a, b = self._pairs(R.device)

@@ -5,7 +5,7 @@ every PCG vector and of the preconditioner's factor. A product needs the descrip
 coefficients u_j = J_j v_j of every geometry; each process computes those of its own
 geometries and they are all-gathered (n x D numbers, small beside the n^2 pair work), then
 each process sums its rows over all training points. Descriptors and Jacobians of every
-geometry are kept on every process (O(n D c), small for molecules of tens of atoms); what
+geometry (x and the Jacobian factors g, O(n D); no dense Jacobians) are kept on every process; what
 grows with n^2 or n k -- the pairwise coefficient cache and the Nyström factor -- is split.
 """
 
@@ -81,11 +81,11 @@ class ShardedHessianOperator(HessianKernelOperator):
         """Local rows of (K + lam I) v for the local rows of v, (n_local,) or (n_local, k)."""
         vt = self._check_local(v)
         V = vt.reshape(self.g1 - self.g0, self.block_size, -1)
+        mine = slice(self.g0, self.g1)
         with torch.no_grad():
-            U_loc = torch.einsum("ndc,nck->nkd", self.J[self.g0:self.g1], V)
-            U = group.gather_rows(U_loc, self.counts)  # (n, k, D)
-            Y = torch.stack([self._descriptor_matvec(U[:, col], self.g0, self.g1) for col in range(U.shape[1])], 1)
-            out = torch.einsum("ndc,nkd->nck", self.J[self.g0:self.g1], Y) + self.lam * V
+            U = group.gather_rows(self.to_descriptor(V, mine), self.counts).permute(2, 0, 1).contiguous()  # (k, n, D)
+            Y = torch.stack([self._descriptor_matvec(u, self.g0, self.g1) for u in U], 2)
+            out = self.from_descriptor(Y, mine) + self.lam * V
         out = out.reshape(vt.shape)
         return out.cpu().numpy() if isinstance(v, np.ndarray) else out
 
@@ -105,8 +105,7 @@ class ShardedHessianOperator(HessianKernelOperator):
     def lift(self, beta):
         """Local operator coordinates -> Cartesian coefficients (n_local, n_atoms, 3) of this process's geometries."""
         B = torch.as_tensor(beta, dtype=torch.float64, device=self.device).reshape(self.g1 - self.g0, -1)
-        Q = None if self.Q is None else self.Q[self.g0:self.g1]
-        out = B if Q is None else torch.einsum("nkr,nr->nk", Q, B)
+        out = B if self.frame is None else self.frame.lift(B, slice(self.g0, self.g1))
         return out.reshape(self.g1 - self.g0, self.n_atoms, 3)
 
     def flops_per_matvec(self):

@@ -26,6 +26,11 @@ __all__ = ["HessianKernelOperator"]
 _BACKENDS = ("auto", "torch", "keops")
 #: Geometry pairs x per-pair width evaluated at once by :meth:`HessianKernelOperator.columns`.
 COLUMN_CHUNK = 2**23
+#: :meth:`HessianKernelOperator.columns` forms dense blocks while unknowns per geometry <= this x permutations.
+DENSE_BLOCK_RATIO = 6
+#: Up to this many atoms :meth:`HessianKernelOperator.jacobian` forms a chunk's J_i Q_i as the product of the
+#: dense J_i (D x 3N) with Q_i; above, from the Jacobian factors (3 D r operations per geometry, not 3N D r).
+DENSE_JACOBIAN_ATOMS = 32
 
 
 class HessianKernelOperator(KernelOperator):
@@ -44,11 +49,10 @@ class HessianKernelOperator(KernelOperator):
     coordinates : {'cartesian', 'internal'}
         'cartesian': unknowns are the 3N force components of each geometry.
         'internal': unknowns are the r = 3N - 6 components orthogonal to rigid
-        motions (J_i Q_i replaces J_i; see
-        :meth:`~gdmlkit.descriptors.InverseDistanceDescriptor.internal_basis`):
-        a smaller system with the same predictions, and without the
-        lam-sized eigenvalues of the rigid-motion null space that slow CG down.
-        Map with :meth:`project` and :meth:`lift`.
+        motions (J_i Q_i replaces J_i; see :class:`~gdmlkit.descriptors.internal.InternalFrame`,
+        Cartesian where a geometry is linear): a smaller system with the same predictions,
+        and without the lam-sized eigenvalues of the rigid-motion null space that slow CG
+        down. Map with :meth:`project` and :meth:`lift`.
     backend : {'auto', 'torch', 'keops'}
         'auto' takes KeOps on CUDA devices (an ImportError naming the fix where pykeops
         cannot compile: never a silent switch), the blocked torch path on the CPU, where it
@@ -97,14 +101,12 @@ class HessianKernelOperator(KernelOperator):
         self.n_train, self.n_atoms = R.shape[:2]
         self.descriptor = InverseDistanceDescriptor(self.n_atoms) if descriptor is None else descriptor
         if features is None:
-            self.x, g = self.descriptor.transform(R)
+            self.x, self.g = self.descriptor.transform(R)
         else:
-            self.x, g = (torch.as_tensor(t, dtype=torch.float64, device=self.device) for t in features)
-        J = self.descriptor.jacobian(g)
-        self.Q = self.descriptor.internal_basis(J) if coordinates == "internal" else None
-        self.coordinates = "cartesian" if self.Q is None else "internal"
-        self.J = J if self.Q is None else J @ self.Q  # (n, D, c)
-        self.block_size = self.J.shape[2]
+            self.x, self.g = (torch.as_tensor(t, dtype=torch.float64, device=self.device) for t in features)
+        self.frame = self.descriptor.internal_frame(R) if coordinates == "internal" else None
+        self.coordinates = "cartesian" if self.frame is None else "internal"
+        self.block_size = 3 * self.n_atoms if self.frame is None else self.frame.rank
         self.dp = torch.as_tensor(np.asarray(desc_perms), dtype=torch.long, device=self.device)
         self.n_perms = self.dp.shape[0]
         D = self.x.shape[1]
@@ -147,14 +149,35 @@ class HessianKernelOperator(KernelOperator):
         """Cartesian per-geometry vectors (n, n_atoms, 3) -> operator coordinates (n * c,); numpy in,
         numpy out, a tensor in, a tensor on the device out."""
         Ft = torch.as_tensor(F, dtype=torch.float64, device=self.device).reshape(self.n_train, -1)
-        out = (Ft if self.Q is None else torch.einsum("nkr,nk->nr", self.Q, Ft)).reshape(-1)
+        out = (Ft if self.frame is None else self.frame.project(Ft)).reshape(-1)
         return out.cpu().numpy() if isinstance(F, np.ndarray) else out
 
     def lift(self, beta):
         """Operator coordinates (n * c,) -> Cartesian coefficients (n, n_atoms, 3), of beta's type."""
         B = torch.as_tensor(beta, dtype=torch.float64, device=self.device).reshape(self.n_train, -1)
-        out = (B if self.Q is None else torch.einsum("nkr,nr->nk", self.Q, B)).reshape(self.n_train, self.n_atoms, 3)
+        out = (B if self.frame is None else self.frame.lift(B)).reshape(self.n_train, self.n_atoms, 3)
         return out.cpu().numpy() if isinstance(beta, np.ndarray) else out
+
+    def jacobian(self, geoms=slice(None)):
+        """Dense J_i Q_i (or J_i in Cartesian coordinates) of geometries `geoms`: (g, D, c). Formed only
+        for chunks of geometries (columns, diagonal) and for :meth:`to_dense`."""
+        if self.frame is None:
+            return self.descriptor.jacobian(self.g[geoms])
+        Q = self.frame.basis(geoms)
+        if self.n_atoms <= DENSE_JACOBIAN_ATOMS:  # one small GEMM beats the memory-bound gathers
+            return self.descriptor.jacobian(self.g[geoms]) @ Q
+        return self.descriptor.jvp(self.g[geoms], Q.reshape(Q.shape[0], self.n_atoms, 3, -1))
+
+    def to_descriptor(self, V, geoms=slice(None)):
+        """u = J_i Q_i v_i for V (g, c, k) of geometries `geoms` -> (g, D, k), from the Jacobian
+        factors (no dense Jacobian: O(g D k))."""
+        C = V if self.frame is None else self.frame.lift(V, geoms)
+        return self.descriptor.jvp(self.g[geoms], C.reshape(C.shape[0], self.n_atoms, 3, -1))
+
+    def from_descriptor(self, Y, geoms=slice(None)):
+        """Q_i^T J_i^T y_i for Y (g, D, k) of geometries `geoms` -> (g, c, k)."""
+        C = self.descriptor.vjp(self.g[geoms], Y).reshape(Y.shape[0], 3 * self.n_atoms, -1)
+        return C if self.frame is None else self.frame.project(C, geoms)
 
     def _descriptor_matvec(self, U, start=0, stop=None):
         """y_i = sum_jP [a S_P u_j - b d (d . S_P u_j)] for U (n, D), rows i of [start, stop) -> (stop - start, D).
@@ -180,9 +203,9 @@ class HessianKernelOperator(KernelOperator):
         vt = self._check_vector(v)
         V = vt.reshape(self.n_train, self.block_size, -1)
         with torch.no_grad():
-            U = torch.einsum("ndc,nck->knd", self.J, V)
-            Y = torch.stack([self._descriptor_matvec(U[k]) for k in range(U.shape[0])])
-            out = torch.einsum("ndc,knd->nck", self.J, Y) + self.lam * V
+            U = self.to_descriptor(V).permute(2, 0, 1).contiguous()  # (k, n, D)
+            Y = torch.stack([self._descriptor_matvec(u) for u in U], 2)
+            out = self.from_descriptor(Y) + self.lam * V
         out = out.reshape(vt.shape)
         return out.cpu().numpy() if isinstance(v, np.ndarray) else out
 
@@ -190,30 +213,42 @@ class HessianKernelOperator(KernelOperator):
         """Block ``(K + lam I)[rows, cols]`` (or of K) as a float64 tensor (len(rows), len(cols)), exactly.
 
         rows : index array, optional
-            Rows to return (default: all n). The kernel is evaluated in chunks of row and
-            column geometries whose temporaries stay near 8 ``COLUMN_CHUNK`` bytes (64 MB), so
-            a block of the n x k columns costs only its own memory.
+            Rows to return (default: all n). For each column geometry j the descriptor-space
+            columns U_j = J_j Q_j (D, c) are formed (from the Jacobian factors, a chunk at a
+            time). Where c <= ``DENSE_BLOCK_RATIO`` P (small molecules) the row geometries' J_i Q_i
+            are formed too and the blocks are dense products, O(D c^2) per geometry pair;
+            otherwise the kernel products ``sum_P [a S_P U_j - b d_ijP (d_ijP^T S_P U_j)]`` are
+            mapped back with Q_i^T J_i^T as products, O(P D c) per pair. Chunks of row and column
+            geometries keep temporaries near 8 ``COLUMN_CHUNK`` bytes (64 MB), so a block of the
+            n x k columns costs its own memory.
         """
-        c = self.block_size
+        c, D, P = self.block_size, self.x.shape[1], self.n_perms
         cols = torch.as_tensor(np.asarray(cols), dtype=torch.long, device=self.device)
         rows = (torch.arange(self.shape[0], device=self.device) if rows is None
                 else torch.as_tensor(np.asarray(rows), dtype=torch.long, device=self.device))
         geo_r, inv_r = torch.unique(rows // c, return_inverse=True)
         geo_c, inv_c = torch.unique(cols // c, return_inverse=True)
-        width = max(self.x.shape[1] * c, self.n_perms * self.x.shape[1], c * c)  # per geometry pair
-        step_c = min(len(geo_c), max(1, COLUMN_CHUNK // (32 * width)))
+        dense = c <= DENSE_BLOCK_RATIO * P  # D c^2 (dense blocks) against ~3 P D c (products) per pair
+        if dense:
+            width = max(D * c, P * D, c * c)
+        else:
+            width = P * D + 3 * D * c + 3 * self.n_atoms * c
+        step_c = max(1, min(len(geo_c), COLUMN_CHUNK // (32 * width), COLUMN_CHUNK // (P * D * c)))
         step_r = max(1, COLUMN_CHUNK // (step_c * width))
         out = torch.empty(len(rows), len(cols), dtype=torch.float64, device=self.device)
         for cs in range(0, len(geo_c), step_c):
             sel_c = torch.nonzero((inv_c >= cs) & (inv_c < cs + step_c)).ravel()
             pos_c = (inv_c[sel_c] - cs) * c + cols[sel_c] % c
             gc = geo_c[cs:cs + step_c]
-            xc, Jc = self.x[gc][:, self.dp], self.J[gc][:, self.dp, :]
+            xc, UP = self.x[gc][:, self.dp], self.jacobian(gc)[:, self.dp, :]  # (gc, P, D), (gc, P, D, c)
             for rs in range(0, len(geo_r), step_r):
                 sel_r = torch.nonzero((inv_r >= rs) & (inv_r < rs + step_r)).ravel()
                 pos_r = (inv_r[sel_r] - rs) * c + rows[sel_r] % c
                 gr = geo_r[rs:rs + step_r]
-                blk = kernel_blocks(self.x[gr], self.J[gr], xc, Jc, self.sigma)["FF"]
+                if dense:
+                    blk = kernel_blocks(self.x[gr], self.jacobian(gr), xc, UP, self.sigma)["FF"]
+                else:
+                    blk = self._pair_columns(gr, xc, UP).reshape(len(gr) * c, len(gc) * c)
                 blk = blk.index_select(0, pos_r).index_select(1, pos_c)
                 if len(sel_c) == len(cols):  # all columns at once: a row scatter (cheaper than 2-D indexing)
                     out.index_copy_(0, sel_r, blk)
@@ -226,21 +261,36 @@ class HessianKernelOperator(KernelOperator):
             out[order[pos[hit]], hit] += self.lam
         return out
 
+    def _pair_columns(self, gr, xc, UP):
+        """Kernel block of row geometries gr (m,) against column geometries with permuted descriptors
+        xc (g, P, D) and descriptor columns UP (g, P, D, c): (m, c, g * c)."""
+        diff = self.x[gr][:, None, None, :] - xc[None]  # (m, g, P, D)
+        a, b = matern52_coefficients(torch.linalg.vector_norm(diff, dim=-1), self.sigma)  # (m, g, P)
+        proj = torch.einsum("mjpd,jpdk->mjpk", diff, UP) * b[..., None]
+        Y = torch.einsum("mjp,jpdk->mdjk", a, UP) - torch.einsum("mjpd,mjpk->mdjk", diff, proj)
+        return self.from_descriptor(Y.reshape(len(gr), self.x.shape[1], -1), gr)
+
     def diagonal(self, with_lam=True):
-        """Diagonal of K + lam I (or of K), shape (n*c,), from the n diagonal c x c blocks."""
-        J = self.J
-        diff = self.x[:, None, :] - self.x[:, self.dp]  # (n, P, D)
-        a, b = matern52_coefficients(torch.linalg.vector_norm(diff, dim=-1), self.sigma)  # (n, P)
-        JP = J[:, self.dp, :]  # (n, P, D, c)
-        term1 = torch.einsum("np,npk->nk", a, torch.einsum("ndk,npdk->npk", J, JP))
-        u = torch.einsum("ndk,npd->npk", J, diff)
-        v = torch.einsum("npdk,npd->npk", JP, diff)
-        diag = (term1 - torch.einsum("np,npk,npk->nk", b, u, v)).reshape(-1)
+        """Diagonal of K + lam I (or of K), shape (n*c,), from the n diagonal c x c blocks (chunks of
+        geometries whose permuted Jacobians stay near 8 ``COLUMN_CHUNK`` bytes)."""
+        step = max(1, COLUMN_CHUNK // (self.n_perms * self.x.shape[1] * self.block_size))
+        parts = []
+        for s in range(0, self.n_train, step):
+            geoms = slice(s, min(s + step, self.n_train))
+            J, x = self.jacobian(geoms), self.x[geoms]
+            diff = x[:, None, :] - x[:, self.dp]  # (g, P, D)
+            a, b = matern52_coefficients(torch.linalg.vector_norm(diff, dim=-1), self.sigma)  # (g, P)
+            JP = J[:, self.dp, :]  # (g, P, D, c)
+            term1 = torch.einsum("np,npk->nk", a, torch.einsum("ndk,npdk->npk", J, JP))
+            u = torch.einsum("ndk,npd->npk", J, diff)
+            v = torch.einsum("npdk,npd->npk", JP, diff)
+            parts.append(term1 - torch.einsum("np,npk,npk->nk", b, u, v))
+        diag = torch.cat(parts).reshape(-1)
         return diag + self.lam if with_lam else diag
 
     def to_dense(self):
         """The full matrix K + lam I as a numpy array (small problems and tests only)."""
-        K = assemble_kernel(self.x.cpu(), self.J.cpu(), self.dp.cpu(), self.sigma)
+        K = assemble_kernel(self.x.cpu(), self.jacobian().cpu(), self.dp.cpu(), self.sigma)
         K[np.diag_indices_from(K)] += self.lam
         return K
 

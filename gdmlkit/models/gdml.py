@@ -253,7 +253,7 @@ class GDMLRegressor(BaseEstimator):
                 raise ValueError("use_E_cstr=True is only supported by solver='cholesky'.")
             alphas, info = pcg_fit(self, R, desc, x, g, dp, F, policy)
         else:
-            alphas, info = closed_form(self, desc, x, g, dp, F, y_vec, use_E_cstr, policy)
+            alphas, info = closed_form(self, R, desc, x, g, dp, F, y_vec, use_E_cstr, policy)
 
         nF = n_train * n_atoms * 3
         self.alphas_ = alphas[:nF].reshape(n_train, n_atoms, 3)

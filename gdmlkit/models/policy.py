@@ -100,21 +100,25 @@ class FitPolicy:
         """k = (c n^2 / 2)^(1/3) for n unknowns."""
         return int(round((self.rank_constant * n * n / 2.0) ** (1.0 / 3.0)))
 
-    def factor_dtype(self, n, cache_bytes=0, rank=None, rows=None):
-        """'float64' when the rows x k float64 factor fits the factor budget, else 'float32' (twice the
+    def factor_dtype(self, n, cache_bytes=0, rank=None):
+        """'float64' when the n x k float64 factor fits the factor budget, else 'float32' (twice the
         rank in the same memory, see :class:`~gdmlkit.preconditioners.NystromPreconditioner`);
-        k is `rank`, or the rank rule's without one; `rows` is what this process holds of n (default n)."""
+        k is `rank`, or the rank rule's without one."""
         k = min(n, self.rule_rank(n) if rank is None else rank)
-        return "float64" if 8 * (rows or n) * k <= self.factor_budget(cache_bytes) else "float32"
+        return "float64" if 8 * n * k <= self.factor_budget(cache_bytes) else "float32"
 
-    def rank(self, n, cache_bytes=0, factor_dtype="float64", rows=None):
-        """The rank rule's k for n unknowns, <= n, with this process's rows x k factor (8 or 4 bytes per
-        entry; rows default to n) within the factor budget."""
+    def rank(self, n, cache_bytes=0, factor_dtype="float64"):
+        """The rank rule's k for n unknowns, <= n, with the n x k factor (8 or 4 bytes per entry) within
+        the factor budget."""
         size = 4 if factor_dtype == "float32" else 8
-        return int(max(1, min(self.rule_rank(n), n, self.factor_budget(cache_bytes) // (size * (rows or n)))))
+        return int(max(1, min(self.rule_rank(n), n, self.factor_budget(cache_bytes) // (size * n))))
 
-    def preconditioner(self, name, n, n_inducing="auto", options=None, cache_bytes=0, rows=None):
-        """(rank, options) of preconditioner `name` for n unknowns, `rows` of them held here (sharded).
+    def preconditioner(self, name, n, n_inducing="auto", options=None, cache_bytes=0):
+        """(rank, options) of preconditioner `name` for n unknowns.
+
+        The rank and storage are those of the whole n x k factor, also in a distributed fit, where
+        each process holds only its rows of it: K processes choose what one process would, so they
+        reach the same solution in the same iterations with 1/K of the factor each.
 
         The options are the class's ``estimator_options`` updated by `options`; without a
         'factor_dtype' the storage that fits the budget is chosen (:meth:`factor_dtype`), and
@@ -123,7 +127,7 @@ class FitPolicy:
         opts = dict(PRECONDITIONERS[name].estimator_options) if name in PRECONDITIONERS else {}
         opts.update(options or {})
         rank = None if n_inducing == "auto" else int(n_inducing)
-        opts.setdefault("factor_dtype", self.factor_dtype(n, cache_bytes, rank, rows))
+        opts.setdefault("factor_dtype", self.factor_dtype(n, cache_bytes, rank))
         if rank is None:
-            rank = self.rank(n, cache_bytes, opts["factor_dtype"], rows)
+            rank = self.rank(n, cache_bytes, opts["factor_dtype"])
         return rank, opts

@@ -28,22 +28,24 @@ __all__ = ["closed_form", "pcg_fit"]
 _PER_PROCESS = ("progress", "device", "checkpoint")
 
 
-def closed_form(est, desc, x, g, dp, F, y_vec, use_E_cstr, policy):
+def closed_form(est, R, desc, x, g, dp, F, y_vec, use_E_cstr, policy):
     """Closed form in the rigid-motion-free subspace: J_i Q_i replaces J_i, so the system has
     n (3N - 6) unknowns instead of 3N n (same predictions, less work).
 
-    `est` gives sigma, lam and progress; F (n, n_atoms, 3) the forces, `y_vec` the labels.
+    `est` gives sigma, lam and progress; R (n, n_atoms, 3) the positions, F (n, n_atoms, 3) the
+    forces, `y_vec` the labels.
     """
     n, n_atoms = F.shape[:2]
-    J = desc.jacobian(g)
-    Q = desc.internal_basis(J)
-    if Q is None:  # geometries of different rank (e.g. some linear): solve in full Cartesian space
-        return _factor_and_solve(est, x, J, dp, y_vec, use_E_cstr, policy)
-    yF = torch.einsum("nkr,nk->nr", Q, torch.from_numpy(F.reshape(n, -1))).reshape(-1).numpy()
+    frame = desc.internal_frame(torch.from_numpy(R))
+    if frame is None:  # some geometry linear: solve in full Cartesian space
+        return _factor_and_solve(est, x, desc.jacobian(g), dp, y_vec, use_E_cstr, policy)
+    Q = frame.basis()
+    JQ = desc.jvp(g, Q.reshape(n, n_atoms, 3, -1))
+    yF = frame.project(torch.from_numpy(F.reshape(n, -1))).reshape(-1).numpy()
     y_red = np.concatenate([yF, y_vec[n * n_atoms * 3:]])
-    beta, info = _factor_and_solve(est, x, J @ Q, dp, y_red, use_E_cstr, policy)
-    r = Q.shape[2]
-    alpha_F = torch.einsum("nkr,nr->nk", Q, torch.from_numpy(beta[:n * r].reshape(n, r))).reshape(-1).numpy()
+    beta, info = _factor_and_solve(est, x, JQ, dp, y_red, use_E_cstr, policy)
+    r = frame.rank
+    alpha_F = frame.lift(torch.from_numpy(beta[:n * r].reshape(n, r))).reshape(-1).numpy()
     info["internal_dof"] = r
     return np.concatenate([alpha_F, beta[n * r:]]), info
 
@@ -101,13 +103,17 @@ def pcg_fit(est, R, desc, x, g, dp, F, policy):
     else:
         cache_bytes = HessianKernelOperator.coefficient_bytes(n_train, dp)
     cache = policy.cache(est.cache_coefficients, est.backend, est.device, cache_bytes)
+    if sharded:  # every process caches, or none (budgets may differ between processes)
+        cache = bool(group.all_sum(torch.tensor([float(cache)], device=est.device)) == world)
     Operator = ShardedHessianOperator if sharded else HessianKernelOperator
     op = Operator(R, dp, est.sigma, est.lam, coordinates="internal", backend=est.backend, device=est.device,
                   descriptor=desc, features=(x, g), cache_coefficients=cache)
     b = op.project(torch.from_numpy(F))
     n = op.shape[0]
+    # rank and storage as one process would choose them: the same answer on any number of processes
+    single_cache = HessianKernelOperator.coefficient_bytes(n_train, dp) if cache else 0
     rank, options = policy.preconditioner(est.preconditioner, n, est.n_inducing, est.preconditioner_options,
-                                          cache_bytes if cache else 0, rows=b.shape[0])
+                                          single_cache)
     pc = make_preconditioner(est.preconditioner, rank, random_state=est.random_state, **options)
     t0 = time.perf_counter()
     if pc is not None:

@@ -63,6 +63,20 @@ def test_periodic_jacobian_is_finite_difference_of_descriptor():
         np.testing.assert_allclose(J[:, k], (xp - xm) / (2 * h), atol=1e-7)
 
 
+def test_periodic_null_motions_are_the_translations():
+    """In a fixed cell only the 3 translations leave minimum-image distances unchanged: J T = 0 and
+    J has rank 3N - 3 (rotations are not null motions)."""
+    R = _crystal_in_cell(SKEWED, n_per_axis=3, noise=0.2)
+    desc = PeriodicInverseDistanceDescriptor(len(R), SKEWED)
+    Rt = torch.from_numpy(R[None])
+    J = desc.jacobian(desc.transform(Rt)[1])[0].numpy()
+    T = desc.null_motions(Rt)[0].numpy()
+    assert T.shape == (3 * len(R), 3)
+    np.testing.assert_allclose(J @ T, 0.0, atol=1e-12 * np.abs(J).max())
+    assert np.linalg.matrix_rank(J) == 3 * len(R) - 3
+    assert desc.internal_frame(Rt).rank == 3 * len(R) - 3
+
+
 def test_cell_too_small_for_a_unique_minimum_image():
     si = bulk("Si", "diamond", a=5.43)  # 2-atom primitive cell: nearest neighbours 2.35 A, half cell 1.92 A
     desc = PeriodicInverseDistanceDescriptor(2, si.cell.array)

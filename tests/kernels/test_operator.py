@@ -102,7 +102,7 @@ def test_internal_coordinates_are_projected_cartesian(small, backend):
     cart = HessianKernelOperator(small, dp, 10.0, lam=0.0, backend="torch")
     intl = HessianKernelOperator(small, dp, 10.0, lam=1e-4, coordinates="internal", backend=backend)
     assert intl.coordinates == "internal" and intl.shape == (25 * 21, 25 * 21)
-    Q = torch.block_diag(*intl.Q).numpy()  # (25*27, 25*21), orthonormal columns
+    Q = torch.block_diag(*intl.frame.basis()).numpy()  # (25*27, 25*21), orthonormal columns
     np.testing.assert_allclose(Q.T @ Q, np.eye(Q.shape[1]), atol=1e-12)
     K_ref = Q.T @ cart.to_dense() @ Q + 1e-4 * np.eye(Q.shape[1])
     v = np.random.default_rng(1).normal(size=intl.shape[0])
@@ -113,6 +113,36 @@ def test_internal_coordinates_are_projected_cartesian(small, backend):
     F = np.random.default_rng(2).normal(size=(25, 9, 3))
     back = intl.lift(intl.project(F))
     np.testing.assert_allclose(intl.project(back), intl.project(F), atol=1e-12)
+
+
+def _tensor_bytes(obj, seen=None):
+    """Bytes of every tensor reachable from obj's attributes (and lists/tuples of them)."""
+    seen = set() if seen is None else seen
+    if id(obj) in seen:
+        return 0
+    seen.add(id(obj))
+    if isinstance(obj, torch.Tensor):
+        return obj.element_size() * obj.numel()
+    if isinstance(obj, (list, tuple)):
+        return sum(_tensor_bytes(o, seen) for o in obj)
+    if hasattr(obj, "__dict__"):
+        return sum(_tensor_bytes(v, seen) for v in vars(obj).values())
+    return 0
+
+
+def test_operator_holds_no_dense_jacobians():
+    """60 atoms (D = 1770, 3N = 180): everything the operator keeps is O(n D) (descriptors, Jacobian
+    factors, permuted points, Householder frames), far below one dense (n, D, 3N) Jacobian."""
+    rng = np.random.default_rng(0)
+    grid = np.stack(np.meshgrid(*[np.arange(4)] * 3, indexing="ij"), -1).reshape(-1, 3)[:60] * 1.5
+    R = grid + rng.normal(scale=0.2, size=(8, 60, 3))
+    n, D = 8, 1770
+    for coordinates in ("internal", "cartesian"):
+        op = HessianKernelOperator(R, np.arange(D)[None], 30.0, lam=1e-4, coordinates=coordinates)
+        held = _tensor_bytes(op)
+        assert held < 12 * 8 * n * D < 8 * n * D * 180 / 10, held
+        v = rng.normal(size=op.shape[0])
+        assert np.isfinite(op.matvec(v)).all()
 
 
 def test_device_and_backend_errors_name_the_fix(small, monkeypatch):

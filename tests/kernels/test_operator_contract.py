@@ -7,7 +7,7 @@ import torch
 from gdmlkit import find_permutations, find_spacegroup_symmetry, load_example
 from gdmlkit.data import example_path
 from gdmlkit.descriptors import PeriodicInverseDistanceDescriptor
-from gdmlkit.kernels import DenseKernelOperator, HessianKernelOperator
+from gdmlkit.kernels import DenseKernelOperator, HessianKernelOperator, operator
 from gdmlkit.kernels.keops import keops_available
 from gdmlkit.symmetry import permutation_desc_index
 
@@ -42,6 +42,24 @@ class TestHessianTorchPlainInternal(KernelOperatorContract):
         R, dp = ethanol()
         return HessianKernelOperator(R, dp, 10.0, lam=1e-4, backend="torch", coordinates="internal",
                                      pair_symmetry=False)
+
+
+def cluster(n_atoms=36, n=5, seed=0):
+    """n noisy copies of a 36-atom cluster on a jittered grid (Å): a molecule with D = 630."""
+    rng = np.random.default_rng(seed)
+    grid = np.stack(np.meshgrid(*[np.arange(4)] * 3, indexing="ij"), -1).reshape(-1, 3)[:n_atoms] * 1.5
+    return grid + rng.normal(scale=0.2, size=(n, n_atoms, 3))
+
+
+class TestHessianLargerMoleculeInternal(KernelOperatorContract):
+    """36 atoms, internal coordinates from Householder frames: the Jacobian-free paths of every method
+    (more than DENSE_JACOBIAN_ATOMS atoms, more than DENSE_BLOCK_RATIO x P unknowns per geometry)."""
+
+    def make_operator(self):
+        op = HessianKernelOperator(cluster(), np.arange(630)[None], 30.0, lam=1e-4, backend="torch",
+                                   coordinates="internal")
+        assert op.n_atoms > operator.DENSE_JACOBIAN_ATOMS and op.block_size > operator.DENSE_BLOCK_RATIO
+        return op
 
 
 class TestHessianTorchCached(KernelOperatorContract):
