@@ -3,15 +3,19 @@
 Process r holds a contiguous block of training geometries: its rows of (K + lam I), of
 every PCG vector and of the preconditioner's factor. A product needs the descriptor-space
 coefficients u_j = J_j v_j of every geometry; each process computes those of its own
-geometries and they are all-gathered (n x D numbers, small beside the n^2 pair work), then
-each process sums its rows over all training points. Descriptors and Jacobians of every
-geometry (x and the Jacobian factors g, O(n D); no dense Jacobians) are kept on every process; what
-grows with n^2 or n k -- the pairwise coefficient cache and the Nyström factor -- is split.
+geometries and they are all-gathered (n x D numbers, small beside the n^2 pair work). Where
+the permutations form a group, the tile pairs (I, J >= I) of the symmetric product are dealt
+out to the processes, each sums the forward and transposed parts of its own, and the n x D
+sums are all-reduced: the pair work and the coefficient cache are split K ways. Otherwise
+each process sums its rows over all training points. Descriptors and Jacobian factors of
+every geometry (x and g, O(n D); no dense Jacobians) are kept on every process; what grows
+with n^2 or n k -- the pairwise coefficient cache and the Nyström factor -- is split.
 """
 
 import numpy as np
 import torch
 
+from ..kernels.matern import SymmetricHessianPairs
 from ..kernels.operator import HessianKernelOperator
 from . import group
 
@@ -21,29 +25,45 @@ __all__ = ["ShardedHessianOperator"]
 class ShardedHessianOperator(HessianKernelOperator):
     """:class:`~gdmlkit.kernels.HessianKernelOperator` restricted to this process's rows.
 
-    Takes the parameters of HessianKernelOperator (``pair_symmetry`` is off: each process
-    sums its rows over all pairs). ``matvec``, ``columns`` (default rows), ``diagonal``,
+    Takes the parameters of HessianKernelOperator. ``matvec``, ``columns`` (default rows), ``diagonal``,
     ``project`` and ``lift`` work on the local rows; ``to_dense`` returns the whole kernel.
     Every process of the group must build it with the same data, and call ``matvec`` and the
     collectives in the same order.
     """
 
     def __init__(self, R, desc_perms, sigma, lam=0.0, *, cache_coefficients=False, **kwargs):
-        kwargs.pop("pair_symmetry", None)
-        super().__init__(R, desc_perms, sigma, lam, cache_coefficients=False, pair_symmetry=False, **kwargs)
+        super().__init__(R, desc_perms, sigma, lam, cache_coefficients=False, **kwargs)
         if self.backend == "keops" and cache_coefficients:
             raise ValueError("cache_coefficients=True needs backend='torch' (KeOps recomputes them on the fly).")
-        self.counts = group.shard_counts(self.n_train, group.world_size())
-        r = group.rank()
+        world, r = group.world_size(), group.rank()
+        self.counts = group.shard_counts(self.n_train, world)
         self.g0 = sum(self.counts[:r])
         self.g1 = self.g0 + self.counts[r]
         if self.g1 == self.g0:
             raise ValueError(f"{self.n_train} training geometries for {len(self.counts)} processes: every process "
                              "needs at least one; use fewer processes.")
         self.row_counts = [k * self.block_size for k in self.counts]
-        if cache_coefficients:
+        if self.symmetric:  # tile pairs (I, J >= I) dealt out in turn; their sums are all-reduced
+            self.tiles = set(range(r, self.pairs.n_tile_pairs, world))
+            if cache_coefficients:
+                self._coef = self.pairs.coefficients(self.tiles)
+        elif cache_coefficients:
             self._coef = [self.pairs.coefficients(self.x[s:min(s + self.tile_rows, self.g1)])
                           for s in range(self.g0, self.g1, self.tile_rows)]
+
+    @staticmethod
+    def coefficient_bytes(n_train, desc_perms, world, rank):
+        """Memory (bytes) of this process's cached pair coefficients: its share of the tile pairs for a
+        permutation group, else 16 bytes per pair of its rows with every permuted training point."""
+        P = len(desc_perms)
+        if SymmetricHessianPairs.applies(torch.as_tensor(np.asarray(desc_perms))):
+            return HessianKernelOperator.coefficient_bytes(n_train, desc_perms) / world
+        return 16 * group.shard_counts(n_train, world)[rank] * n_train * P
+
+    def _descriptor_matvec(self, U, start=0, stop=None):
+        if not self.symmetric:
+            return super()._descriptor_matvec(U, start, stop)
+        return group.all_sum(self.pairs.product(U, self._coef, tiles=self.tiles))[start:stop]
 
     @property
     def local_rows(self):
@@ -109,5 +129,7 @@ class ShardedHessianOperator(HessianKernelOperator):
         return out.reshape(self.g1 - self.g0, self.n_atoms, 3)
 
     def flops_per_matvec(self):
-        """This process's share of the plain product's operations."""
+        """This process's share of the product's operations."""
+        if self.symmetric:
+            return super().flops_per_matvec() // len(self.counts)
         return super().flops_per_matvec() * (self.g1 - self.g0) // self.n_train

@@ -185,26 +185,43 @@ class SymmetricHessianPairs(HessianPairs):
         inverse = {tuple(sorted(range(len(p)), key=p.__getitem__)) for p in perms}
         return inverse == perms
 
-    def _tile_pairs(self):
-        """(I, J, augmented row descriptors of block I) for every tile pair J >= I."""
+    @property
+    def n_tile_pairs(self):
+        """Number of tile pairs (I, J >= I)."""
+        t = len(self._tiles)
+        return t * (t + 1) // 2
+
+    def _tile_pairs(self, tiles=None):
+        """(I, J, augmented row descriptors of block I) for the tile pairs J >= I (all, or those whose
+        positions in that order are in `tiles`)."""
+        pos = 0
         for I in range(len(self._tiles)):
-            xa = self._augment(self.x[I * self.rows:(I + 1) * self.rows])
+            xa = None
             for J in range(I, len(self._tiles)):
-                yield I, J, xa
+                if tiles is None or pos in tiles:
+                    if xa is None:
+                        xa = self._augment(self.x[I * self.rows:(I + 1) * self.rows])
+                    yield I, J, xa
+                pos += 1
 
-    def coefficients(self):
-        """Pair coefficients (a', e) of every tile (I, J >= I): about 8 n (n + block) P bytes."""
-        return [self._tile_coefficients(xa, self._tiles[J])[:2] for _, J, xa in self._tile_pairs()]
+    def coefficients(self, tiles=None):
+        """Pair coefficients (a', e) of every tile (I, J >= I), or of the tile pairs at positions `tiles`:
+        about 8 n (n + block) P bytes for all."""
+        return [self._tile_coefficients(xa, self._tiles[J])[:2] for _, J, xa in self._tile_pairs(tiles)]
 
-    def product(self, U, coefficients=None):
-        """y (n, D): y_i = sum_jP [a S_P u_j - b d_ijP (d_ijP . S_P u_j)] for U (n, D)."""
+    def product(self, U, coefficients=None, tiles=None):
+        """y (n, D): y_i = sum_jP [a S_P u_j - b d_ijP (d_ijP . S_P u_j)] for U (n, D).
+
+        tiles : set of int, optional
+            Sum only the tile pairs at these positions (both their forward and transposed parts; the
+            sums over disjoint sets add up to the whole product). `coefficients` are then theirs."""
         n, D = self.x.shape
         UP = U[:, self.dp].reshape(-1, D)
         XP_UP = (self.XP * UP).sum(1)
         xu = (self.x * U).sum(1, keepdim=True)
         Fa, G = torch.zeros_like(U), torch.zeros(n, D + 1, dtype=U.dtype, device=U.device)
         Za, Zg = torch.zeros_like(UP), torch.zeros(len(UP), D + 1, dtype=U.dtype, device=U.device)
-        for pos, (I, J, xa) in enumerate(self._tile_pairs()):
+        for pos, (I, J, xa) in enumerate(self._tile_pairs(tiles)):
             ri, t = slice(I * self.rows, (I + 1) * self.rows), self._tiles[J]
             if coefficients is not None:
                 a, e = coefficients[pos]

@@ -95,11 +95,11 @@ def pcg_fit(est, R, desc, x, g, dp, F, policy):
     processes the operator, the factor and the vectors are sharded by training geometries
     (:mod:`gdmlkit.distributed`) and every process gets the whole solution."""
     sharded, world, rank_id = group.active(), group.world_size(), group.rank()
-    n_train, P = len(R), len(dp)
+    n_train = len(R)
     if sharded:
         params = {k: v for k, v in est.get_params().items() if k not in _PER_PROCESS}
         group.check_same_data(est.device, R, F, np.frombuffer(repr(sorted(params.items())).encode(), np.uint8))
-        cache_bytes = 16 * group.shard_counts(n_train, world)[rank_id] * n_train * P
+        cache_bytes = ShardedHessianOperator.coefficient_bytes(n_train, dp, world, rank_id)
     else:
         cache_bytes = HessianKernelOperator.coefficient_bytes(n_train, dp)
     cache = policy.cache(est.cache_coefficients, est.backend, est.device, cache_bytes)
