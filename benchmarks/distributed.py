@@ -116,9 +116,10 @@ def main():
                 "random_state 0); force MAE in kcal/mol/Å. Wall time of the whole launch (torchrun start, loading, "
                 "symmetry search, fit, prediction of the test set on every process). Several processes share this "
                 "machine's cores (one thread each with 2 processes on 2 cores), so they are not faster here: the "
-                "point is the memory per process and the answers. The single process sums each pair of geometry blocks "
-                "once (symmetric product), the sharded processes all pairs of their rows: at lambda = 1e-10 such "
-                "rounding differences move the iteration count by some 5 %, not the model. "
+                "point is the memory per process and the answers. Both sum each pair of geometry blocks once (symmetric "
+                "product; the processes deal out the tile pairs and all-reduce their sums), and the preconditioner's "
+                "rank is chosen for the whole factor, so one and K processes solve the same system with the same "
+                "preconditioner (iterations may differ by a few from rounding at lambda = 1e-10). "
                 f"Command: python benchmarks/distributed.py --sizes {' '.join(map(str, a.sizes))} --processes "
                 f"{' '.join(map(str, a.processes))}"])
 
