@@ -74,13 +74,13 @@ class InverseDistanceDescriptor:
         return x, g
 
     def jvp(self, g, V):
-        """Jacobian-vector products ``J V``: (n, n_atoms, 3, *k) -> (n, D, *k)."""
+        """Jacobian-vector products ``J V``: ``(n, n_atoms, 3, *k) -> (n, D, *k)``."""
         a, b = self._pairs(V.device)
         gk = g.reshape(g.shape + (1,) * (V.ndim - 3))
         return (gk * (V[:, b] - V[:, a])).sum(2)
 
     def vjp(self, g, U):
-        """Vector-Jacobian products ``J^T U``: (n, D, *k) -> (n, n_atoms, 3, *k)."""
+        """Vector-Jacobian products ``J^T U``: ``(n, D, *k) -> (n, n_atoms, 3, *k)``."""
         a, b = self._pairs(U.device)
         contrib = U[:, :, None] * g.reshape(g.shape + (1,) * (U.ndim - 2))
         out = torch.zeros((U.shape[0], self.n_atoms) + tuple(contrib.shape[2:]), dtype=U.dtype, device=U.device)
