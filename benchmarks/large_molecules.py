@@ -75,10 +75,11 @@ def operator_worker(a):
     from gdmlkit.kernels.operator import HessianKernelOperator
 
     rng = np.random.default_rng(0)
-    side = int(np.ceil(a.atoms ** (1 / 3)))
-    grid = np.stack(np.meshgrid(*[np.arange(side)] * 3, indexing="ij"), -1).reshape(-1, 3)[:a.atoms] * 1.5
-    R = grid + rng.normal(scale=0.2, size=(a.size, a.atoms, 3))
-    D = a.atoms * (a.atoms - 1) // 2
+    n_atoms = a.atoms[0]
+    side = int(np.ceil(n_atoms ** (1 / 3)))
+    grid = np.stack(np.meshgrid(*[np.arange(side)] * 3, indexing="ij"), -1).reshape(-1, 3)[:n_atoms] * 1.5
+    R = grid + rng.normal(scale=0.2, size=(a.size, n_atoms, 3))
+    D = n_atoms * (n_atoms - 1) // 2
     t0 = time.perf_counter()
     op = HessianKernelOperator(R, np.arange(D)[None], 30.0, lam=1e-8, coordinates="internal", backend="torch")
     cols = rng.choice(op.shape[0], 300, replace=False)

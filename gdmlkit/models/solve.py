@@ -126,6 +126,7 @@ def pcg_fit(est, R, desc, x, g, dp, F, policy):
     info = {"solver": "pcg", "size": n, "coordinates": op.coordinates, "backend": op.backend, "processes": world,
             "preconditioner": est.preconditioner, "cached_coefficients": cache,
             "rank": pc.rank_ if pc is not None else 0, "factor_dtype": options["factor_dtype"],
+            "factor_bytes": pc.factor_nbytes if pc is not None else 0, "cache_bytes": op.cached_bytes,
             "n_iter": res.n_iter, "converged": res.converged,
             "residuals": res.residuals, "t_preconditioner_s": t1 - t0, "t_solve_s": res.time_s}
     return op.gather_geometries(op.lift(res.x)).reshape(-1).cpu().numpy(), info

@@ -267,6 +267,7 @@ def test_estimator_pcg_matches_closed_form(ethanol_ccsd):
     info = it.solve_info_
     assert info["solver"] == "pcg" and info["converged"] and info["rank"] == 200
     assert info["n_iter"] == len(info["residuals"]) - 1 and info["t_preconditioner_s"] > 0
+    assert info["factor_bytes"] == 8 * info["size"] * 200 and info["size"] == 80 * 21  # float64 n x k factor
     E1, F1 = exact.predict(d["R"][500:520])
     E2, F2 = it.predict(d["R"][500:520])
     np.testing.assert_allclose(F2, F1, atol=1e-5 * np.abs(F1).max())
@@ -281,6 +282,7 @@ def test_estimator_coefficient_cache_gives_same_model(ethanol_ccsd):
     fits = [GDMLRegressor(cache_coefficients=c, **kw).fit(d["R"][:40], d["F"][:40], E=d["E"][:40], z=d["z"])
             for c in (False, True)]
     assert [f.solve_info_["cached_coefficients"] for f in fits] == [False, True]
+    assert fits[0].solve_info_["cache_bytes"] == 0 < fits[1].solve_info_["cache_bytes"]
     assert fits[0].solve_info_["n_iter"] == fits[1].solve_info_["n_iter"]
     np.testing.assert_allclose(fits[1].alphas_, fits[0].alphas_, rtol=1e-9, atol=1e-12 * np.abs(fits[0].alphas_).max())
     with pytest.raises(ValueError, match="cache_coefficients='yes'"):
