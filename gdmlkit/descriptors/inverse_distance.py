@@ -15,6 +15,10 @@ from .internal import InternalFrame
 
 __all__ = ["InverseDistanceDescriptor", "pair_indices"]
 
+#: Up to this many atoms :meth:`InverseDistanceDescriptor.jacobian_times` multiplies the dense J_i (D x 3N)
+#: by the basis; above, it gathers from the Jacobian factors (3 D r operations per geometry, not 3N D r).
+DENSE_JACOBIAN_ATOMS = 32
+
 
 def pair_indices(n_atoms):
     """Atom pairs (a, b), a > b, in descriptor order: two int64 arrays of length D."""
@@ -101,6 +105,13 @@ class InverseDistanceDescriptor:
         """:class:`~gdmlkit.descriptors.internal.InternalFrame` of the non-rigid motions of geometries R
         (n, n_atoms, 3), or None where some geometry is linear (its rotations are dependent)."""
         return InternalFrame.of(self.null_motions(R))
+
+    def jacobian_times(self, g, Q):
+        """J_i Q_i (n, D, r) for dense bases Q (n, 3 n_atoms, r): one small GEMM per geometry while that beats
+        the memory-bound gathers of :meth:`jvp` (``DENSE_JACOBIAN_ATOMS``), the gathers above."""
+        if self.n_atoms <= DENSE_JACOBIAN_ATOMS:
+            return self.jacobian(g) @ Q
+        return self.jvp(g, Q.reshape(Q.shape[0], self.n_atoms, 3, -1))
 
     def jacobian(self, g):
         """Dense Jacobian (n, D, 3 n_atoms); for references and the dense kernel only."""

@@ -28,9 +28,6 @@ _BACKENDS = ("auto", "torch", "keops")
 COLUMN_CHUNK = 2**23
 #: :meth:`HessianKernelOperator.columns` forms dense blocks while unknowns per geometry <= this x permutations.
 DENSE_BLOCK_RATIO = 6
-#: Up to this many atoms :meth:`HessianKernelOperator.jacobian` forms a chunk's J_i Q_i as the product of the
-#: dense J_i (D x 3N) with Q_i; above, from the Jacobian factors (3 D r operations per geometry, not 3N D r).
-DENSE_JACOBIAN_ATOMS = 32
 
 
 class HessianKernelOperator(KernelOperator):
@@ -163,10 +160,7 @@ class HessianKernelOperator(KernelOperator):
         for chunks of geometries (columns, diagonal) and for :meth:`to_dense`."""
         if self.frame is None:
             return self.descriptor.jacobian(self.g[geoms])
-        Q = self.frame.basis(geoms)
-        if self.n_atoms <= DENSE_JACOBIAN_ATOMS:  # one small GEMM beats the memory-bound gathers
-            return self.descriptor.jacobian(self.g[geoms]) @ Q
-        return self.descriptor.jvp(self.g[geoms], Q.reshape(Q.shape[0], self.n_atoms, 3, -1))
+        return self.descriptor.jacobian_times(self.g[geoms], self.frame.basis(geoms))
 
     def to_descriptor(self, V, geoms=slice(None)):
         """u = J_i Q_i v_i for V (g, c, k) of geometries `geoms` -> (g, D, k), from the Jacobian

@@ -39,8 +39,7 @@ def closed_form(est, R, desc, x, g, dp, F, y_vec, use_E_cstr, policy):
     frame = desc.internal_frame(torch.from_numpy(R))
     if frame is None:  # some geometry linear: solve in full Cartesian space
         return _factor_and_solve(est, x, desc.jacobian(g), dp, y_vec, use_E_cstr, policy)
-    Q = frame.basis()
-    JQ = desc.jvp(g, Q.reshape(n, n_atoms, 3, -1))
+    JQ = desc.jacobian_times(g, frame.basis())
     yF = frame.project(torch.from_numpy(F.reshape(n, -1))).reshape(-1).numpy()
     y_red = np.concatenate([yF, y_vec[n * n_atoms * 3:]])
     beta, info = _factor_and_solve(est, x, JQ, dp, y_red, use_E_cstr, policy)

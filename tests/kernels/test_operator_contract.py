@@ -6,7 +6,7 @@ import torch
 
 from gdmlkit import find_permutations, find_spacegroup_symmetry, load_example
 from gdmlkit.data import example_path
-from gdmlkit.descriptors import PeriodicInverseDistanceDescriptor
+from gdmlkit.descriptors import PeriodicInverseDistanceDescriptor, inverse_distance
 from gdmlkit.kernels import DenseKernelOperator, HessianKernelOperator, operator
 from gdmlkit.kernels.keops import keops_available
 from gdmlkit.symmetry import permutation_desc_index
@@ -58,7 +58,7 @@ class TestHessianLargerMoleculeInternal(KernelOperatorContract):
     def make_operator(self):
         op = HessianKernelOperator(cluster(), np.arange(630)[None], 30.0, lam=1e-4, backend="torch",
                                    coordinates="internal")
-        assert op.n_atoms > operator.DENSE_JACOBIAN_ATOMS and op.block_size > operator.DENSE_BLOCK_RATIO
+        assert op.n_atoms > inverse_distance.DENSE_JACOBIAN_ATOMS and op.block_size > operator.DENSE_BLOCK_RATIO
         return op
 
 
