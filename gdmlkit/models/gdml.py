@@ -88,8 +88,10 @@ class GDMLRegressor(BaseEstimator):
         the cache (without a budget: within 1.5 GB). In a distributed fit it is each
         process's budget (by default the available memory shared by the processes of a node).
     checkpoint : str, optional
-        PCG checkpoint file: an interrupted fit resumes from it. A distributed fit writes
-        one file per process beside it (``name.rank0-of-2.npz``, ...).
+        PCG checkpoint file: an interrupted fit resumes from it. It records a fingerprint of the
+        system (data, descriptors, permutations, sigma, lam, preconditioner and seed); a
+        checkpoint of another system is an error. A distributed fit writes one file per process
+        beside it (``name.rank0-of-2.npz``, ...).
     random_state : int, optional
         Seed of the preconditioner's random choices.
     device : str, default='cpu'
@@ -181,6 +183,9 @@ class GDMLRegressor(BaseEstimator):
         if isinstance(self.perms, str) and self.perms not in self._PERMS:
             raise ValueError(f"perms={self.perms!r}; expected one of {list(self._PERMS)} or an array "
                              "(n_perms, n_atoms).")
+        if self.checkpoint is not None and self.solver == "cholesky":
+            raise ValueError("checkpoint is a PCG checkpoint; the closed form (solver='cholesky') has no "
+                             "iterations to resume. Use solver='pcg' (or 'auto') or drop checkpoint.")
 
     @staticmethod
     def _unpack(X, y, E, z, energy_unit, length_unit):
@@ -349,6 +354,15 @@ class GDMLRegressor(BaseEstimator):
         _, F_pred = self.predict(X)
         F = np.asarray(F, dtype=float).reshape(F_pred.shape)
         return 1.0 - np.sum((F - F_pred) ** 2) / np.sum((F - F.mean()) ** 2)
+
+    def describe(self):
+        """A few lines on the fitted model: atoms, training set, units, solver (``gdmlkit info`` prints them)."""
+        check_is_fitted(self, "alphas_")
+        info = {k: v for k, v in self.solve_info_.items() if k != "residuals"}
+        return "\n".join([repr(self), f"  atoms: {self.z_.tolist()}",
+                          f"  training geometries: {len(self.R_desc_)}, permutations: {len(self.perms_)}",
+                          f"  units: energy {self.energy_unit_}, length {self.length_unit_}; c = {self.c_:.6f}",
+                          f"  solver: {info}"])
 
     # --------------------------------------------------------------- pickling
     def __getstate__(self):

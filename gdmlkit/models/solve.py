@@ -6,6 +6,7 @@ coefficients appended for energy constraints) and a ``solve_info_`` dict. Sizing
 decisions come from :class:`~gdmlkit.models.policy.FitPolicy`.
 """
 
+import hashlib
 import os
 import time
 import warnings
@@ -88,6 +89,26 @@ def shard_path(path, rank, world):
     return f"{root}.rank{rank}-of-{world}{ext}"
 
 
+def system_fingerprint(est, R, F, x, dp, rank, options, world):
+    """What defines a PCG fit's system and preconditioner, for its checkpoint: SHA-256 of the
+    geometries (Å or the training unit), forces, descriptors (so also cell and descriptor
+    choice) and permutations; sigma, lam, the preconditioner with its rank, options and seed,
+    and the number of processes. Not tol or max_iter, which a resumed fit may change."""
+    def digest(*arrays):
+        h = hashlib.sha256()
+        for a in arrays:
+            a = np.ascontiguousarray(a.numpy() if isinstance(a, torch.Tensor) else a)
+            h.update(repr((a.dtype.str, a.shape)).encode())
+            h.update(a.tobytes())
+        return h.hexdigest()
+
+    return {"data": digest(R, F), "descriptor": f"{type(est).__name__}: {digest(x)}", "perms": digest(dp),
+            "sigma": float(est.sigma), "lam": float(est.lam), "preconditioner": est.preconditioner,
+            "rank": int(rank), "preconditioner_options": {k: str(v) for k, v in sorted(options.items())},
+            "random_state": None if est.random_state is None else str(est.random_state),
+            "processes": int(world)}
+
+
 def pcg_fit(est, R, desc, x, g, dp, F, policy):
     """Lazy operator (internal coordinates) + Nyström preconditioner + PCG; vectors stay on the
     estimator's device. `est` gives the solver parameters. Inside a process group of several
@@ -121,7 +142,8 @@ def pcg_fit(est, R, desc, x, g, dp, F, policy):
     max_iter = est.max_iter if est.max_iter is not None else int(10 * np.sqrt(n)) + 1000
     res = pcg(op.matvec, b, precond=pc, tol=est.tol, max_iter=max_iter,
               checkpoint=shard_path(est.checkpoint, rank_id, world), progress=est.progress and rank_id == 0,
-              reduce=op.reduce if sharded else None)
+              reduce=op.reduce if sharded else None,
+              fingerprint=system_fingerprint(est, R, F, x, dp, rank, options, world) if est.checkpoint else None)
     info = {"solver": "pcg", "size": n, "coordinates": op.coordinates, "backend": op.backend, "processes": world,
             "preconditioner": est.preconditioner, "cached_coefficients": cache,
             "rank": pc.rank_ if pc is not None else 0, "factor_dtype": options["factor_dtype"],

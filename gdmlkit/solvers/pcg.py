@@ -1,5 +1,6 @@
 """Preconditioned conjugate gradients over a matvec closure, resumable from a checkpoint."""
 
+import json
 import os
 import time
 import warnings
@@ -39,7 +40,7 @@ class SolveResult:
 
 
 def pcg(matvec, b, *, precond=None, x0=None, tol=1e-8, max_iter=None, callback=None, checkpoint=None,
-        checkpoint_every=10, progress=False, reduce=None):
+        checkpoint_every=10, progress=False, reduce=None, fingerprint=None):
     """Solve A x = b for symmetric positive definite A given only ``matvec(v) = A v``.
 
     Parameters
@@ -64,6 +65,10 @@ def pcg(matvec, b, *, precond=None, x0=None, tol=1e-8, max_iter=None, callback=N
         File (.npz) holding the CG state; if it exists the solve resumes from it,
         and it is rewritten atomically every `checkpoint_every` iterations, so an
         interrupted solve loses at most that many iterations.
+    fingerprint : dict, optional
+        JSON-serialisable description of everything that defines the system and the preconditioner
+        (data hash, kernel parameters, ...), stored in the checkpoint: resuming a checkpoint whose
+        fingerprint differs raises ValueError naming the entries that differ.
     progress : bool
         tqdm bar of the relative residual.
     reduce : callable, optional
@@ -120,8 +125,10 @@ def pcg(matvec, b, *, precond=None, x0=None, tol=1e-8, max_iter=None, callback=N
             raise ValueError(f"Only {have:.0f} of {total:.0f} processes found their checkpoint shard (this one: "
                              f"{checkpoint}, {'present' if resume else 'missing'}); a sharded checkpoint resumes "
                              "only whole, with the same number of processes. Delete the shards to restart.")
+    stamp = json.dumps(fingerprint, sort_keys=True)
     if resume:
         with np.load(checkpoint, allow_pickle=False) as st:
+            _check_fingerprint(checkpoint, st, fingerprint)
             if st["x"].shape != (n,) or not np.allclose(st["b"], bt.cpu().numpy()):
                 raise ValueError(f"Checkpoint {checkpoint} belongs to a different system; delete it to restart.")
             x, r, p = (torch.from_numpy(st[key].copy()).to(dev) for key in ("x", "r", "p"))
@@ -162,7 +169,8 @@ def pcg(matvec, b, *, precond=None, x0=None, tol=1e-8, max_iter=None, callback=N
             rz = rz_new
             if checkpoint is not None and it % checkpoint_every == 0:
                 atomic_savez(checkpoint, x=x.cpu().numpy(), r=r.cpu().numpy(), p=p.cpu().numpy(), rz=rz,
-                             b=bt.cpu().numpy(), residuals=np.array(residuals), n_iter=it)
+                             b=bt.cpu().numpy(), residuals=np.array(residuals), n_iter=it,
+                             fingerprint=np.array(stamp))
     finally:
         bar.close()
     if not converged and it >= max_iter:
@@ -172,3 +180,21 @@ def pcg(matvec, b, *, precond=None, x0=None, tol=1e-8, max_iter=None, callback=N
     if checkpoint is not None and converged and os.path.exists(checkpoint):
         os.remove(checkpoint)
     return SolveResult(out(x), converged, it, residuals, time.perf_counter() - t0)
+
+
+def _check_fingerprint(path, stored, fingerprint):
+    """Raise ValueError when the checkpoint's fingerprint is not `fingerprint`, naming what differs."""
+    if fingerprint is None:
+        return
+    if "fingerprint" not in stored.files:
+        raise ValueError(f"Checkpoint {path} records no fingerprint of its system (written by an older gdmlkit), "
+                         "so it cannot be checked to belong to this fit; delete it to restart.")
+    old = json.loads(str(stored["fingerprint"]))
+    if old == json.loads(json.dumps(fingerprint)):
+        return
+    old = old if isinstance(old, dict) else {"system": old}
+    new = fingerprint if isinstance(fingerprint, dict) else {"system": fingerprint}
+    diff = [f"{k}: {old.get(k)!r} there, {new.get(k)!r} here" for k in sorted(set(old) | set(new))
+            if json.dumps(old.get(k)) != json.dumps(new.get(k))]
+    raise ValueError(f"Checkpoint {path} belongs to another system ({'; '.join(diff)}); resuming it would "
+                     "converge to a wrong solution. Delete it to restart, or pass another checkpoint path.")

@@ -60,3 +60,29 @@ def test_numpy_callables_and_aliasing_preconditioner():
     np.testing.assert_allclose(plain.x, np.linalg.solve(A, b), rtol=1e-8)
     assert ident.n_iter == plain.n_iter
     np.testing.assert_allclose(ident.residuals, plain.residuals, rtol=1e-10)
+
+
+def test_checkpoint_of_another_system_is_refused(tmp_path):
+    """A checkpoint whose fingerprint differs is an error naming what differs; the same one resumes;
+    one without a fingerprint cannot be checked and is refused too."""
+    rng = np.random.default_rng(0)
+    Q = rng.standard_normal((80, 80))
+    A = Q @ Q.T + np.eye(80)
+    b = rng.standard_normal(80)
+    ck = tmp_path / "cg.npz"
+
+    def stop(it, x, rel):
+        if it == 10:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        pcg(lambda v: A @ v, b, tol=1e-10, callback=stop, checkpoint=ck, checkpoint_every=5,
+            fingerprint={"sigma": 10.0, "data": "abc"})
+    with pytest.raises(ValueError, match=r"another system \(sigma: 10.0 there, 20.0 here\)"):
+        pcg(lambda v: A @ v, b, tol=1e-10, checkpoint=ck, fingerprint={"sigma": 20.0, "data": "abc"})
+    res = pcg(lambda v: A @ v, b, tol=1e-10, checkpoint=ck, fingerprint={"sigma": 10.0, "data": "abc"})
+    np.testing.assert_allclose(res.x, np.linalg.solve(A, b), rtol=1e-7)
+    with pytest.raises(KeyboardInterrupt):
+        pcg(lambda v: A @ v, b, tol=1e-10, callback=stop, checkpoint=ck, checkpoint_every=5)
+    with pytest.raises(ValueError, match="records no fingerprint"):
+        pcg(lambda v: A @ v, b, tol=1e-10, checkpoint=ck, fingerprint={"sigma": 10.0})
