@@ -23,7 +23,8 @@ def _errors_table(errors, energy_unit, length_unit):
 
 
 def _load(path, args):
-    return load_dataset(path, energy_unit=args.energy_unit, length_unit=args.length_unit)
+    return load_dataset(path, energy_unit=args.energy_unit, length_unit=args.length_unit,
+                        energy_key=args.energy_key, forces_key=args.forces_key)
 
 
 def _reference(path):
@@ -126,13 +127,9 @@ def _cmd_info(args):
     try:
         model = load_model(args.file)
     except (ValueError, KeyError):
-        print(load_dataset(args.file, energy_unit=args.energy_unit, length_unit=args.length_unit))
+        print(_load(args.file, args))
         return 0
-    print(model)
-    print(f"  atoms: {model.z_.tolist()}")
-    print(f"  training geometries: {len(model.R_desc_)}, permutations: {len(model.perms_)}")
-    print(f"  units: energy {model.energy_unit_}, length {model.length_unit_}; c = {model.c_:.6f}")
-    print(f"  solver: {model.solve_info_}")
+    print(model.describe())
     return 0
 
 
@@ -143,6 +140,8 @@ def _parser():
     def units(sp):
         sp.add_argument("--energy-unit", help="energy unit of the file, if it declares none (e.g. kcal/mol, eV)")
         sp.add_argument("--length-unit", help="length unit of the file, if it declares none (e.g. Ang, Bohr)")
+        sp.add_argument("--energy-key", help="extxyz/ASE files: info key of the energies (e.g. REF_energy)")
+        sp.add_argument("--forces-key", help="extxyz/ASE files: per-atom array of the forces (e.g. REF_forces)")
         sp.add_argument("--seed", type=int, default=0, help="random seed of splits (default 0)")
 
     t = sub.add_parser("train", help="fit an sGDML model and print its test errors")

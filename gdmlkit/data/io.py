@@ -26,7 +26,7 @@ EXAMPLES = {
 _EXAMPLE_DIRS = (Path(__file__).resolve().parent / "examples",)
 
 
-def load_dataset(path, *, energy_unit=None, length_unit=None, index=":"):
+def load_dataset(path, *, energy_unit=None, length_unit=None, index=":", energy_key=None, forces_key=None):
     """Read a :class:`Dataset` from a file.
 
     Supported layouts, chosen from the file's content:
@@ -43,7 +43,9 @@ def load_dataset(path, *, energy_unit=None, length_unit=None, index=":"):
       array ``forces``/``force``; cell and pbc kept when any pbc is True. Default
       units are ASE's, eV and Å. Plain-text formats (extxyz) hold the numbers as
       written, so pass the file's units if they differ (e.g. rMD17 extxyz in
-      kcal/mol); code outputs (OUTCAR, ...) are converted to eV/Å by ASE.
+      kcal/mol); code outputs (OUTCAR, ...) are converted to eV/Å by ASE. Labels
+      stored under other names (e.g. ``REF_energy``, ``REF_forces``) are read with
+      `energy_key` and `forces_key`.
 
     Parameters
     ----------
@@ -53,6 +55,10 @@ def load_dataset(path, *, energy_unit=None, length_unit=None, index=":"):
         agree with them (convert afterwards with :meth:`Dataset.to_units`).
     index : int, slice or str, default ':'
         Frames to read, in ASE's syntax (``':'``, ``'10:20'``, ``-1``).
+    energy_key, forces_key : str, optional
+        ASE-read files only: the ``info`` key of each frame's energy and the per-atom array
+        of its forces (e.g. ``'REF_energy'``, ``'REF_forces'``), in place of the calculator's
+        results or ``energy``/``forces``.
 
     Returns
     -------
@@ -63,16 +69,20 @@ def load_dataset(path, *, energy_unit=None, length_unit=None, index=":"):
     FileNotFoundError
         No file at `path`.
     ValueError
-        Unknown npz layout, missing or conflicting units, frames with different atoms.
+        Unknown npz layout, missing or conflicting units, frames with different atoms, a
+        given key that a frame does not hold.
     """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(errno.ENOENT, "Dataset file not found", str(path))
     if path.suffix.lower() == ".npz" or _starts_with(path, _ZIP_MAGIC):
+        if energy_key is not None or forces_key is not None:
+            raise ValueError(f"{path} is an npz file, whose layouts fix the key names (E, F or energies, "
+                             "forces); energy_key and forces_key apply to files ASE reads (extxyz, ...).")
         with np.load(path, allow_pickle=False) as data:
             dataset = _from_npz(data, path, energy_unit, length_unit)
         return dataset[string2index(index) if isinstance(index, str) else index]
-    return _from_ase(path, index, energy_unit, length_unit)
+    return _from_ase(path, index, energy_unit, length_unit, energy_key, forces_key)
 
 
 def _starts_with(path, magic):
@@ -167,14 +177,27 @@ def _calc_property(atoms, key):
         return None
 
 
-def _frame_energy(atoms):
+def _frame_energy(atoms, key=None):
+    if key is not None:
+        return atoms.info.get(key)
     energy = _calc_property(atoms, "energy")
     return atoms.info.get("energy") if energy is None else energy
 
 
-def _frame_forces(atoms):
+def _frame_forces(atoms, key=None):
+    if key is not None:
+        return atoms.arrays.get(key)
     forces = _calc_property(atoms, "forces")
     return atoms.arrays.get("forces", atoms.arrays.get("force")) if forces is None else forces
+
+
+def _check_key(frames, key, store, label, path):
+    """Raise when a given `key` is missing from the first frame's ``info`` or ``arrays`` (`store`)."""
+    if key is None or key in getattr(frames[0], store):
+        return
+    have = sorted(k for k in getattr(frames[0], store) if k not in ("numbers", "positions"))
+    raise ValueError(f"{path}: frame 0 has no {label} under {key!r}; its per-{'frame' if store == 'info' else 'atom'} "
+                     f"keys are {have}. Pass the {label} key the file uses.")
 
 
 def _stack_labels(values, label, path):
@@ -190,12 +213,14 @@ def _stack_labels(values, label, path):
     return np.stack(values)
 
 
-def _from_ase(path, index, energy_unit, length_unit):
+def _from_ase(path, index, energy_unit, length_unit, energy_key=None, forces_key=None):
     frames = ase.io.read(path, index=index)
     if isinstance(frames, Atoms):
         frames = [frames]
     if not frames:
         raise ValueError(f"{path} holds no frames for index={index!r}.")
+    _check_key(frames, energy_key, "info", "energy", path)
+    _check_key(frames, forces_key, "arrays", "forces", path)
     first = frames[0]
     for i, atoms in enumerate(frames):
         if not np.array_equal(atoms.numbers, first.numbers):
@@ -213,8 +238,8 @@ def _from_ase(path, index, energy_unit, length_unit):
     return Dataset(
         np.stack([atoms.positions for atoms in frames]),
         first.numbers,
-        _stack_labels([_frame_energy(a) for a in frames], "energy", path),
-        _stack_labels([_frame_forces(a) for a in frames], "forces", path),
+        _stack_labels([_frame_energy(a, energy_key) for a in frames], "energy", path),
+        _stack_labels([_frame_forces(a, forces_key) for a in frames], "forces", path),
         energy_unit=_resolve_unit("energy", None, energy_unit, "eV", path),
         length_unit=_resolve_unit("length", None, length_unit, "Ang", path),
         cell=np.stack([atoms.cell.array for atoms in frames]) if periodic else None,

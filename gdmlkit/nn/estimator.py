@@ -344,6 +344,20 @@ class NNRegressor(BaseEstimator):
         spin = self.spin_ if spin is None else spin
         return self._electronic_state(charge, spin, n)
 
+    def describe(self):
+        """A few lines on the fitted network: atoms, size, units, training (``gdmlkit info`` prints them)."""
+        check_is_fitted(self, "module_")
+        n_par = sum(p.numel() for p in self.module_.parameters())
+        lines = [repr(self), f"  network: {self.model}, {n_par} parameters", f"  atoms: {self.z_.tolist()}",
+                 f"  units: energy {self.energy_unit_}, length {self.length_unit_}",
+                 f"  epochs: {self.n_epochs_}" + (" (stopped early)" if self.stopped_early_ else "")]
+        valid = [h for h in self.history_ if "valid_force_mae" in h]
+        if valid:
+            best = min(valid, key=lambda h: h["valid_loss"])
+            lines.append(f"  best validation (epoch {best['epoch']}): energy MAE {best['valid_energy_mae']:.4g}, "
+                         f"force MAE {best['valid_force_mae']:.4g}")
+        return "\n".join(lines)
+
     # ------------------------------------------------------------ persistence
     def save(self, path):
         """Write the fitted network to `path` (.npz without pickle, atomic); load with :func:`gdmlkit.model_format.load_model`."""

@@ -11,6 +11,7 @@ import hashlib
 import json
 import math
 import os
+import pickle
 
 import numpy as np
 import torch
@@ -175,7 +176,12 @@ def write_checkpoint(est, fp, state, opt, sched, gen):
 
 def _resume(est, fp, opt, sched, gen):
     """Restore network, optimiser, scheduler and generator from ``est.checkpoint``; return its loop state."""
-    payload = torch.load(est.checkpoint, map_location=est.device, weights_only=False)
+    try:  # weights only: tensors and plain containers, never code from the file
+        payload = torch.load(est.checkpoint, map_location=est.device, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise ValueError(f"The checkpoint {est.checkpoint!r} holds objects other than tensors and plain data, "
+                         "which are not loaded (unpickling them could run code). It was not written by "
+                         "gdmlkit's network training: delete it or choose another checkpoint path.") from exc
     if payload.get("fingerprint") != fp:
         raise ValueError(f"The checkpoint {est.checkpoint!r} belongs to a fit with other parameters or data; "
                          "delete it or choose another checkpoint path.")
