@@ -1,6 +1,8 @@
 """NNRegressor: overfitting a few geometries, determinism, save/load, checkpoint resume after an
 interruption, the ASE calculator (molecules and cells), CUDA, and errors on bad input."""
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -89,6 +91,34 @@ def test_resume_after_interruption_gives_identical_model(ethanol, tmp_path, monk
         np.testing.assert_array_equal(a, b)
     with pytest.raises(ValueError, match="other parameters or data"):
         _tiny("schnet", max_epochs=4, checkpoint=str(ckpt), learning_rate=1e-2).fit(train)
+
+
+class _Payload:
+    """Unpickling this would run code (os.system) -- what a weights-only load must refuse."""
+
+    def __reduce__(self):
+        return (os.system, ("touch pwned",))
+
+
+def test_checkpoint_with_code_is_refused_unrun(ethanol, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    ckpt = tmp_path / "run.pt"
+    torch.save({"fingerprint": "x", "state": _Payload()}, ckpt)
+    with pytest.raises(ValueError, match="objects other than tensors"):
+        _tiny("schnet", max_epochs=2, checkpoint=str(ckpt)).fit(ethanol[:6])
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_describe_a_network_model(ethanol, tmp_path):
+    """`gdmlkit info` prints describe(): a saved network is described, not an AttributeError."""
+    from gdmlkit.cli import main
+
+    path = tmp_path / "net.npz"
+    _tiny("schnet", max_epochs=2).fit(ethanol[:6]).save(path)
+    text = load_model(path).describe()
+    assert "network: schnet" in text
+    assert "epochs: 2" in text and "best validation (epoch" in text
+    assert main(["info", str(path)]) == 0
 
 
 def test_early_stopping_and_schedule(ethanol):
