@@ -125,7 +125,7 @@ def pcg(matvec, b, *, precond=None, x0=None, tol=1e-8, max_iter=None, callback=N
             raise ValueError(f"Only {have:.0f} of {total:.0f} processes found their checkpoint shard (this one: "
                              f"{checkpoint}, {'present' if resume else 'missing'}); a sharded checkpoint resumes "
                              "only whole, with the same number of processes. Delete the shards to restart.")
-    stamp = json.dumps(fingerprint, sort_keys=True)
+    stamp = {} if fingerprint is None else {"fingerprint": np.array(json.dumps(fingerprint, sort_keys=True))}
     if resume:
         with np.load(checkpoint, allow_pickle=False) as st:
             _check_fingerprint(checkpoint, st, fingerprint)
@@ -169,8 +169,7 @@ def pcg(matvec, b, *, precond=None, x0=None, tol=1e-8, max_iter=None, callback=N
             rz = rz_new
             if checkpoint is not None and it % checkpoint_every == 0:
                 atomic_savez(checkpoint, x=x.cpu().numpy(), r=r.cpu().numpy(), p=p.cpu().numpy(), rz=rz,
-                             b=bt.cpu().numpy(), residuals=np.array(residuals), n_iter=it,
-                             fingerprint=np.array(stamp))
+                             b=bt.cpu().numpy(), residuals=np.array(residuals), n_iter=it, **stamp)
     finally:
         bar.close()
     if not converged and it >= max_iter:
