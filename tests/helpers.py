@@ -8,7 +8,8 @@ import torch
 from gdmlkit.data import Dataset
 from gdmlkit.nn.layers import spherical_harmonics
 
-#: the 6 permutations sGDML finds for MD17 ethanol (atom order C C O H H H H H H)
+#: the 6 permutations sGDML finds for MD17 and for the shipped rMD17 ethanol (same atom order C C O H H H H H H:
+#: C0 bonded to O, CH2 H 3-4, methyl H 5-7, OH H 8)
 ETHANOL_PERMS = np.array([[0, 1, 2, 3, 4, 5, 6, 7, 8], [0, 1, 2, 4, 3, 5, 7, 6, 8], [0, 1, 2, 4, 3, 6, 5, 7, 8],
                           [0, 1, 2, 4, 3, 7, 6, 5, 8], [0, 1, 2, 3, 4, 7, 5, 6, 8], [0, 1, 2, 3, 4, 6, 7, 5, 8]])
 

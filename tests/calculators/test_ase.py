@@ -18,8 +18,8 @@ def ev_model():
 
 
 @pytest.fixture(scope="module")
-def kcal_model(ethanol_ccsd):
-    d = ethanol_ccsd
+def kcal_model(ethanol_rmd17):
+    d = ethanol_rmd17
     return GDMLRegressor(sigma=10.0).fit(d["R"][:100], d["F"][:100], E=d["E"][:100], z=d["z"],
                                          energy_unit="kcal/mol", length_unit="Ang")
 
@@ -30,9 +30,9 @@ def _atoms(R, z):
     return Atoms(numbers=z, positions=R)
 
 
-def test_units_converted_to_eV(kcal_model, ethanol_ccsd):
-    R = ethanol_ccsd["R"][500]
-    atoms = _atoms(R, ethanol_ccsd["z"])
+def test_units_converted_to_eV(kcal_model, ethanol_rmd17):
+    R = ethanol_rmd17["R"][500]
+    atoms = _atoms(R, ethanol_rmd17["z"])
     atoms.calc = GDMLCalculator(kcal_model)
     E, F = kcal_model.predict(R[None])
     assert isinstance(atoms.get_potential_energy(), float)
@@ -40,13 +40,13 @@ def test_units_converted_to_eV(kcal_model, ethanol_ccsd):
     np.testing.assert_allclose(atoms.get_forces(), F[0] * units.kcal / units.mol, rtol=1e-12)
 
 
-def test_bohr_model_gets_converted_lengths(kcal_model, ethanol_ccsd):
+def test_bohr_model_gets_converted_lengths(kcal_model, ethanol_rmd17):
     """A model trained in Bohr gives the same eV/Å answers as the Å model.
 
     In Bohr the kernel scales by b^2 (J by b^2, the Hessian by 1/b^2 at sigma*b), so the
     equivalent problem has lam * b^2.
     """
-    d = ethanol_ccsd
+    d = ethanol_rmd17
     b = units.Bohr
     m_bohr = GDMLRegressor(sigma=10.0 * b, lam=kcal_model.lam * b**2, perms=kcal_model.perms_).fit(
         d["R"][:100] / b, d["F"][:100] * b, E=d["E"][:100], z=d["z"], energy_unit="kcal/mol", length_unit="Bohr")
@@ -66,7 +66,7 @@ def test_forces_are_finite_difference_of_energy(ev_model):
     np.testing.assert_allclose(calculate_numerical_forces(atoms, eps=1e-4), F, atol=1e-5)
 
 
-def test_atom_checks_and_missing_units(ev_model, ethanol_ccsd):
+def test_atom_checks_and_missing_units(ev_model, ethanol_rmd17):
     from ase import Atoms
 
     calc = GDMLCalculator(ev_model)
@@ -77,8 +77,8 @@ def test_atom_checks_and_missing_units(ev_model, ethanol_ccsd):
     swapped.numbers[[0, 3]] = swapped.numbers[[3, 0]]
     with pytest.raises(ValueError, match="Atom 0 is element Z=1 but the model expects Z=6"):
         calc.get_potential_energy(swapped)
-    bare = GDMLRegressor(sigma=10.0).fit(ethanol_ccsd["R"][:10], ethanol_ccsd["F"][:10],
-                                         E=ethanol_ccsd["E"][:10], z=ethanol_ccsd["z"])
+    bare = GDMLRegressor(sigma=10.0).fit(ethanol_rmd17["R"][:10], ethanol_rmd17["F"][:10],
+                                         E=ethanol_rmd17["E"][:10], z=ethanol_rmd17["z"])
     with pytest.raises(ValueError, match="does not record its energy unit"):
         GDMLCalculator(bare)
     with pytest.raises(ValueError, match="contradicts"):

@@ -1,20 +1,12 @@
-"""Fixtures of the gdmlkit.data tests: the reference data folder and rMD17 ethanol (BOTNet split)."""
-
-from pathlib import Path
+"""Fixtures of the gdmlkit.data tests: rMD17 ethanol (BOTNet split) as shipped in data/ (``shared_data``, the
+reference data folder, is in tests/conftest.py)."""
 
 import pytest
 
-from gdmlkit.data import load_dataset
+from gdmlkit.data import load_example
 
 
 @pytest.fixture(scope="session")
-def shared_data():
-    path = Path(__file__).resolve().parents[3] / "shared" / "data"
-    if not path.is_dir():
-        pytest.skip(f"reference data folder {path} not available")
-    return path
-
-
-@pytest.fixture(scope="session")
-def ethanol(shared_data):
-    return load_dataset(shared_data / "molecules/botnet_ethanol/train.npz")
+def ethanol():
+    """data/ethanol_rmd17_train.npz (eV, Å): bit-identical to the BOTNet train set, see test_example_matches_source."""
+    return load_example("ethanol_train")

@@ -14,7 +14,22 @@ from helpers import CELL, make
 
 # ---------------------------------------------------------------- readers
 
+def test_npz_without_units_needs_them(tmp_path, ethanol):
+    """An sGDML npz without e_unit and r_unit (as the MD17 CCSD(T) files): units must be passed."""
+    path = tmp_path / "no_units.npz"
+    np.savez(path, R=ethanol.R[:5], z=ethanol.z, E=ethanol.E[:5, None], F=ethanol.F[:5])
+    with pytest.raises(ValueError, match="declares no energy unit .* and no length unit.*kcal/mol and Ang"):
+        load_dataset(path)
+    with pytest.raises(ValueError, match=r"no length unit \(key r_unit\)"):
+        load_dataset(path, energy_unit="eV")
+    ds = load_dataset(path, energy_unit="eV", length_unit="Ang")
+    assert (ds.energy_unit, ds.length_unit) == ("eV", "Ang")
+    for key in "zREF":
+        np.testing.assert_array_equal(getattr(ds, key), getattr(ethanol[:5], key))
+
+
 def test_sgdml_npz_without_units(shared_data):
+    """The MD17 CCSD(T) file itself (not shipped): no unit keys, its name, theory and energies."""
     path = shared_data / "molecules/md17_ccsd_t/ethanol_ccsd_t-train.npz"
     with pytest.raises(ValueError, match="declares no energy unit .* and no length unit.*kcal/mol and Ang"):
         load_dataset(path)
@@ -26,8 +41,8 @@ def test_sgdml_npz_without_units(shared_data):
     assert -97096 < ds.E.min() < ds.E.max() < -97064
 
 
-def test_declared_units_conflict(shared_data):
-    path = shared_data / "molecules/botnet_ethanol/train.npz"
+def test_declared_units_conflict():
+    path = example_path("ethanol_train")  # declares eV and Ang
     with pytest.raises(ValueError, match="declares its energy unit as 'eV'.*to_units"):
         load_dataset(path, energy_unit="kcal/mol")
     ds = load_dataset(path, energy_unit="ev", length_unit="Angstrom")  # aliases of the declared units
@@ -52,11 +67,15 @@ def test_rmd17_extxyz_in_kcal(shared_data):
     assert xyz.z.tolist() == [1] * 6 + [6, 6, 8]
 
 
-def test_index_argument(shared_data):
-    folder = shared_data / "molecules/botnet_ethanol"
-    full = load_dataset(folder / "train.npz")
-    assert np.array_equal(load_dataset(folder / "train.npz", index="10:20").E, full.E[10:20])
-    assert np.array_equal(load_dataset(folder / "train.xyz", index=-1).E, full.E[-1:])
+def test_index_argument(ethanol):
+    path = example_path("ethanol_train")
+    assert np.array_equal(load_dataset(path, index="10:20").E, ethanol.E[10:20])
+    assert np.array_equal(load_dataset(path, index=-1).E, ethanol.E[-1:])
+
+
+def test_index_argument_extxyz(shared_data, ethanol):
+    xyz = shared_data / "molecules/botnet_ethanol/train.xyz"
+    assert np.array_equal(load_dataset(xyz, index=-1).E, ethanol.E[-1:])
 
 
 def test_periodic_npz_lattice_columns(shared_data):
@@ -153,11 +172,14 @@ def test_save_load_round_trip(tmp_path):
     assert back.md5() == ds.md5()
 
 
-def test_save_varying_cells_and_positions_only(tmp_path, shared_data):
+def test_save_varying_cells(tmp_path, shared_data):
     carbon = load_dataset(shared_data / "periodic/carbon_gap17/carbon_reduced_100.xyz")[:10]
     back = load_dataset(save_dataset(carbon, tmp_path / "c.npz"))
     np.testing.assert_array_equal(back.cell, carbon.cell)
     assert "lattice" not in np.load(tmp_path / "c.npz").files
+
+
+def test_save_positions_only(tmp_path):
     bare = make(E=None, F=None)
     back = load_dataset(save_dataset(bare, tmp_path / "bare.npz"))
     assert back.E is None and back.F is None and np.array_equal(back.R, bare.R)
@@ -197,8 +219,9 @@ def test_load_example(name):
     assert "PBE/def2-SVP" in ds.theory and ds.F is not None
 
 
-def test_example_matches_source(shared_data, ethanol):
-    assert load_example("ethanol_train").md5() == ethanol.md5()
+def test_example_matches_source(shared_data):
+    source = load_dataset(shared_data / "molecules/botnet_ethanol/train.npz")
+    assert load_example("ethanol_train").md5() == source.md5()
     test_md = load_dataset(shared_data / "molecules/botnet_ethanol/test_MD.npz")[:1000]
     assert load_example("ethanol_test").md5() == test_md.md5()
 

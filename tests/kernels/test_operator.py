@@ -19,8 +19,8 @@ DEVICES = ["cpu", pytest.param("cuda", marks=[pytest.mark.gpu, pytest.mark.skipi
 
 
 @pytest.fixture(scope="module")
-def small(ethanol_ccsd):
-    return ethanol_ccsd["R"][:25]
+def small(ethanol_rmd17):
+    return ethanol_rmd17["R"][:25]
 
 
 @pytest.mark.parametrize("device", DEVICES)

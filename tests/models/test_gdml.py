@@ -14,8 +14,9 @@ ETHANOL_PERMS_EXPECTED = 6
 
 
 @pytest.fixture(scope="module")
-def ethanol(ethanol_ccsd):
-    return ethanol_ccsd
+def ethanol(ethanol_rmd17):
+    """The shipped rMD17 ethanol in kcal/mol and Å (conftest.py)."""
+    return ethanol_rmd17
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +68,7 @@ def test_energy_constraints_fit(ethanol):
     d = ethanol
     m = GDMLRegressor(sigma=10.0, use_E_cstr=True).fit(d["R"][:40], d["F"][:40], E=d["E"][:40], z=d["z"])
     E, F = m.predict(d["R"][:40])
-    # energies are labels here: reproduced up to the kernel's conditioning (sgdml: 0.076 kcal/mol too)
+    # energies are labels here: reproduced up to the kernel's conditioning (sgdml: 0.064 kcal/mol too)
     assert np.abs(E - d["E"][:40].ravel()).max() < 0.1
     # still conservative; lam = 1e-6 keeps |alpha| moderate (at 1e-10 it is ~1e9 and the energies carry
     # ~1e-6 rounding noise, too much for a finite difference)
@@ -255,10 +256,10 @@ def test_internal_subspace_gives_cartesian_predictions(ethanol, monkeypatch):
 
 
 # ------------------------------------------------------------------ iterative solver (PCG)
-def test_estimator_pcg_matches_closed_form(ethanol_ccsd):
+def test_estimator_pcg_matches_closed_form(ethanol_rmd17):
     from gdmlkit import GDMLRegressor
 
-    d = ethanol_ccsd
+    d = ethanol_rmd17
     args = (d["R"][:80], d["F"][:80])
     kw = {"E": d["E"][:80], "z": d["z"]}
     exact = GDMLRegressor(sigma=10.0, lam=1e-6, solver="cholesky").fit(*args, **kw)
@@ -274,10 +275,10 @@ def test_estimator_pcg_matches_closed_form(ethanol_ccsd):
     np.testing.assert_allclose(E2, E1, atol=1e-5 * np.ptp(E1))
 
 
-def test_estimator_coefficient_cache_gives_same_model(ethanol_ccsd):
+def test_estimator_coefficient_cache_gives_same_model(ethanol_rmd17):
     from gdmlkit import GDMLRegressor
 
-    d = ethanol_ccsd
+    d = ethanol_rmd17
     kw = dict(sigma=10.0, lam=1e-6, solver="pcg", n_inducing=100, tol=1e-8, random_state=0)
     fits = [GDMLRegressor(cache_coefficients=c, **kw).fit(d["R"][:40], d["F"][:40], E=d["E"][:40], z=d["z"])
             for c in (False, True)]
@@ -289,10 +290,10 @@ def test_estimator_coefficient_cache_gives_same_model(ethanol_ccsd):
         GDMLRegressor(cache_coefficients="yes").fit(d["R"][:5], d["F"][:5], z=d["z"])
 
 
-def test_estimator_solver_choice_and_errors(ethanol_ccsd):
+def test_estimator_solver_choice_and_errors(ethanol_rmd17):
     from gdmlkit import GDMLRegressor
 
-    d = ethanol_ccsd
+    d = ethanol_rmd17
     assert GDMLRegressor(max_memory=4, rank_constant=20).fit_policy().rule_rank(1000) == round((10**7) ** (1 / 3))
     tiny = GDMLRegressor(solver="cholesky", max_memory=1e-4)
     with pytest.raises(MemoryError, match="allowed by max_memory. Use solver='pcg'"):
