@@ -89,7 +89,7 @@ class InverseDistanceDescriptor:
         contrib = U[:, :, None] * g.reshape(g.shape + (1,) * (U.ndim - 2))
         out = torch.zeros((U.shape[0], self.n_atoms) + tuple(contrib.shape[2:]), dtype=U.dtype, device=U.device)
         out.index_add_(1, b, contrib)
-        out.index_add_(1, a, -contrib)
+        out.index_add_(1, a, contrib, alpha=-1.0)
         return out
 
     def null_motions(self, R):

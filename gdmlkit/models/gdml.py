@@ -84,7 +84,7 @@ class GDMLRegressor(BaseEstimator):
         Memory budget of the fit in GB (default: the memory available when fitting).
         solver='auto' takes the closed form while its kernel needs at most half of
         it; cache_coefficients='auto' caches when that takes at most a quarter; the
-        automatic preconditioner rank keeps the n x k factor within 0.65 of it, less
+        automatic preconditioner rank keeps the n x k factor and its build's k x k work within 0.65 of it, less
         the cache (without a budget: within 1.5 GB). In a distributed fit it is each
         process's budget (by default the available memory shared by the processes of a node).
     checkpoint : str, optional

@@ -10,6 +10,7 @@ now) and the system size. The budget fractions were chosen on measured peaks
 import os
 import warnings
 
+import numpy as np
 import torch
 
 from ..distributed import group
@@ -26,6 +27,10 @@ CACHE_SHARE = 0.25
 FACTOR_SHARE = 0.65
 #: Bytes of the factor without a max_memory.
 DEFAULT_FACTOR_BYTES = 1.5e9
+#: k x k float64 matrices alive at once while a rank-k preconditioner is built (Cholesky factor of the
+#: inducing block, Gram matrix, eigenvectors and LAPACK's workspace; measured: docs/guide/solvers.md).
+#: With a max_memory they are counted in the factor's share: 8 KK_WORK k^2 bytes.
+KK_WORK = 4
 
 
 def available_memory_bytes():
@@ -90,7 +95,7 @@ class FitPolicy:
         return backend != "keops" and torch.device(device).type == "cpu" and cache_bytes <= CACHE_SHARE * self.budget()
 
     def factor_budget(self, cache_bytes=0):
-        """Bytes the preconditioner's n x k factor may take: ``DEFAULT_FACTOR_BYTES``, or
+        """Bytes the preconditioner may take (:meth:`build_bytes`): ``DEFAULT_FACTOR_BYTES``, or
         ``FACTOR_SHARE`` max_memory less the cache."""
         if self.max_memory is None:
             return DEFAULT_FACTOR_BYTES
@@ -100,18 +105,25 @@ class FitPolicy:
         """k = (c n^2 / 2)^(1/3) for n unknowns."""
         return int(round((self.rank_constant * n * n / 2.0) ** (1.0 / 3.0)))
 
+    def build_bytes(self, n, k, size):
+        """Bytes a rank-k preconditioner of n unknowns is counted at: the n x k factor (`size` bytes per
+        entry) and, with a max_memory, the ``KK_WORK`` k x k float64 matrices of its build."""
+        return size * n * k + (0 if self.max_memory is None else 8 * KK_WORK * k * k)
+
     def factor_dtype(self, n, cache_bytes=0, rank=None):
-        """'float64' when the n x k float64 factor fits the factor budget, else 'float32' (twice the
-        rank in the same memory, see :class:`~gdmlkit.preconditioners.NystromPreconditioner`);
+        """'float64' when the float64 factor (:meth:`build_bytes`) fits the factor budget, else 'float32'
+        (twice the rank in the same memory, see :class:`~gdmlkit.preconditioners.NystromPreconditioner`);
         k is `rank`, or the rank rule's without one."""
         k = min(n, self.rule_rank(n) if rank is None else rank)
-        return "float64" if 8 * n * k <= self.factor_budget(cache_bytes) else "float32"
+        return "float64" if self.build_bytes(n, k, 8) <= self.factor_budget(cache_bytes) else "float32"
 
     def rank(self, n, cache_bytes=0, factor_dtype="float64"):
-        """The rank rule's k for n unknowns, <= n, with the n x k factor (8 or 4 bytes per entry) within
-        the factor budget."""
+        """The rank rule's k for n unknowns, <= n, with the factor (8 or 4 bytes per entry) and the build's
+        k x k work (:meth:`build_bytes`) within the factor budget."""
         size = 4 if factor_dtype == "float32" else 8
-        return int(max(1, min(self.rule_rank(n), n, self.factor_budget(cache_bytes) // (size * n))))
+        budget, kk = self.factor_budget(cache_bytes), (0 if self.max_memory is None else 8 * KK_WORK)
+        fit = budget / (size * n) if kk == 0 else (np.sqrt((size * n) ** 2 + 4 * kk * budget) - size * n) / (2 * kk)
+        return int(max(1, min(self.rule_rank(n), n, np.floor(fit))))
 
     def preconditioner(self, name, n, n_inducing="auto", options=None, cache_bytes=0):
         """(rank, options) of preconditioner `name` for n unknowns.

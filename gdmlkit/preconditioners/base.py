@@ -68,9 +68,15 @@ def add_gram(G, B):
     return G
 
 
-def symmetrized(G):
-    """The full symmetric matrix from the upper triangle written by :func:`add_gram`."""
-    return G if G.device.type != "cpu" else torch.triu(G) + torch.triu(G, 1).T
+def symmetrized(G, block=1024):
+    """G with its lower triangle filled in place from the upper one written by :func:`add_gram`
+    (in `block`-row strips, so no k x k temporary)."""
+    if G.device.type == "cpu":
+        for s in range(0, G.shape[0], block):
+            G[s:s + block, :s] = G[:s, s:s + block].T
+            strip = G[s:s + block, s:s + block]
+            strip.copy_(torch.triu(strip) + torch.triu(strip, 1).T)
+    return G
 
 
 def _gram(self):
@@ -80,6 +86,16 @@ def _gram(self):
     for sl in self.blocks():
         G = add_gram(G, self.rows(sl))
     return self.op.reduce(symmetrized(G))
+
+
+def _symmetric_part(W, block=1024):
+    """(W + W^T) / 2 of a square W, in place (`block`-row strips)."""
+    for s in range(0, W.shape[0], block):
+        top, left = W[s:s + block, s:], W[s:, s:s + block]
+        avg = 0.5 * (top + left.T)
+        top.copy_(avg)
+        left.copy_(avg.T)
+    return W
 
 
 class NystromRows:
@@ -95,15 +111,18 @@ class NystromRows:
     def __init__(self, op, idx, rel_shift=1e-10):
         self.op = op
         self.idx = torch.as_tensor(np.asarray(idx), dtype=torch.long)
-        W = op.columns(self.idx, with_lam=False, rows=self.idx)
-        W = 0.5 * (W + W.T)
+        W = _symmetric_part(op.columns(self.idx, with_lam=False, rows=self.idx))
         shift = rel_shift * float(torch.trace(W)) / len(self.idx)
-        eye = torch.eye(len(self.idx), dtype=W.dtype, device=W.device)
+        added = 0.0  # k x k work in place: W and L only
         for _ in range(8):
-            L, info = torch.linalg.cholesky_ex(W + shift * eye)
+            W.diagonal().add_(shift - added)
+            added = shift
+            L, info = torch.linalg.cholesky_ex(W)
             if int(info) == 0:
                 break
+            del L
             shift *= 100.0
+        del W
         self.L = L
         self._start = op.local_rows.start
         self.shape = (op.local_rows.stop - self._start, len(self.idx))
@@ -205,10 +224,10 @@ class NystromPreconditioner(ABC):
         dev = op.device
         # spectrum of B B^T from the small k x k Gram matrix (cheaper than an SVD of B)
         evals, V = torch.linalg.eigh(src.gram())
-        evals, V = evals.flip(0), V.flip(1)
+        evals = evals.flip(0)
         r = int((evals > evals[0] * 1e-12).sum())
         self.eig_ = evals[:r]
-        Vs = V[:, :r] / self.eig_.sqrt()
+        Vs = V[:, V.shape[1] - r:].flip(1).div_(self.eig_.sqrt())  # descending order; one r-column copy
         del V
         # U = B V Λ^-1/2: leading columns float64, the rest in factor_dtype (with the Gram of the
         # stored, rounded U accumulated on the way)
@@ -229,6 +248,7 @@ class NystromPreconditioner(ABC):
         self.rank_ = r
         self._reduce = op.reduce
         self._M = self._woodbury_core(None if G is None else op.reduce(symmetrized(G)))
+        del G
         self.build_time_s_ = time.perf_counter() - t0
         return self
 
@@ -240,9 +260,10 @@ class NystromPreconditioner(ABC):
             return torch.diag((lam[-1] + mu) / (lam + mu) - 1.0)
         root = lam.sqrt()
         lam2, W = torch.linalg.eigh(G.mul_(root[:, None]).mul_(root[None, :]))  # F^T F, F = Ũ Λ^1/2
-        del G
-        W.mul_(root[:, None]).div_(lam2.sqrt())  # Λ^1/2 V2 Λ2^-1/2
-        return (W * ((lam2[0] + mu) / (lam2 + mu) - 1.0)) @ W.T
+        # M = W diag(d) W^T with W = Λ^1/2 V2 Λ2^-1/2 and d = (λ2_min + μ) / (λ2 + μ) - 1 <= 0: scaled in
+        # place by sqrt(-d), so that the k x k work is G, W and M
+        W.mul_(root[:, None]).mul_((1.0 - (lam2[0] + mu) / (lam2 + mu)).clamp_(min=0.0).sqrt_().div_(lam2.sqrt()))
+        return torch.mm(W, W.T).neg_()
 
     @property
     def factor_nbytes(self):
