@@ -7,6 +7,7 @@ import time
 import numpy as np
 
 from .data import load_dataset, train_test_split
+from .exceptions import ConvergenceError, NotPSDError
 from .metrics import prediction_errors
 from .model_selection import select_sigma
 from .models import BIGDMLRegressor, GDMLRegressor, load_model
@@ -198,7 +199,7 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("interrupted; nothing was saved for the unfinished step", file=sys.stderr)
         return 130
-    except (ValueError, FileNotFoundError, MemoryError, ImportError) as exc:
+    except (ValueError, FileNotFoundError, MemoryError, ImportError, ConvergenceError, NotPSDError) as exc:
         print(f"gdmlkit {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

@@ -4,6 +4,7 @@ __all__ = [
     "NotFittedError",
     "NotPSDError",
     "ConvergenceWarning",
+    "ConvergenceError",
     "PerformanceWarning",
     "ModelFormatError",
 ]
@@ -23,6 +24,10 @@ class ModelFormatError(ValueError):
 
 class ConvergenceWarning(UserWarning):
     """An iterative solver stopped before reaching its tolerance."""
+
+
+class ConvergenceError(RuntimeError):
+    """An iterative solver reached its default iteration cap before its tolerance: no model was fitted."""
 
 
 class PerformanceWarning(UserWarning):

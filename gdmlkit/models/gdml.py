@@ -72,7 +72,9 @@ class GDMLRegressor(BaseEstimator):
     tol : float, default=1e-6
         PCG relative residual tolerance.
     max_iter : int, optional
-        PCG iteration cap (default: 10 * sqrt(n) + 1000).
+        PCG iteration cap. Default: 10 * sqrt(n) + 1000, and not converging by then raises
+        :class:`~gdmlkit.exceptions.ConvergenceError` (no model); a given cap keeps the iterate
+        reached there, with a ConvergenceWarning.
     backend : {'auto', 'torch', 'keops'}, default='auto'
         Kernel operator backend for PCG.
     cache_coefficients : {'auto', True, False}, default='auto'

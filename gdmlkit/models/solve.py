@@ -16,7 +16,7 @@ import torch
 
 from ..distributed import group
 from ..distributed.sharded import ShardedHessianOperator
-from ..exceptions import NotPSDError, PerformanceWarning
+from ..exceptions import ConvergenceError, ConvergenceWarning, NotPSDError, PerformanceWarning
 from ..kernels.dense import assemble_kernel
 from ..kernels.operator import HessianKernelOperator
 from ..preconditioners import make_preconditioner
@@ -140,10 +140,21 @@ def pcg_fit(est, R, desc, x, g, dp, F, policy):
         pc.fit(op)
     t1 = time.perf_counter()
     max_iter = est.max_iter if est.max_iter is not None else int(10 * np.sqrt(n)) + 1000
-    res = pcg(op.matvec, b, precond=pc, tol=est.tol, max_iter=max_iter,
-              checkpoint=shard_path(est.checkpoint, rank_id, world), progress=est.progress and rank_id == 0,
-              reduce=op.reduce if sharded else None,
-              fingerprint=system_fingerprint(est, R, F, x, dp, rank, options, world) if est.checkpoint else None)
+    with warnings.catch_warnings():
+        if est.max_iter is None:  # the default cap: not converging is an error below, not a warning
+            warnings.simplefilter("ignore", ConvergenceWarning)
+        res = pcg(op.matvec, b, precond=pc, tol=est.tol, max_iter=max_iter,
+                  checkpoint=shard_path(est.checkpoint, rank_id, world), progress=est.progress and rank_id == 0,
+                  reduce=op.reduce if sharded else None,
+                  fingerprint=system_fingerprint(est, R, F, x, dp, rank, options, world) if est.checkpoint else None)
+    if not res.converged and est.max_iter is None:
+        kept = f" The checkpoint {est.checkpoint} holds the last iterate." if est.checkpoint else ""
+        raise ConvergenceError(
+            f"PCG did not converge in {max_iter} iterations (the default cap): relative residual "
+            f"{res.residuals[-1]:.2e} > tol {est.tol:.1e}, so no model was fitted.{kept} Use a stronger "
+            "preconditioner (larger n_inducing, or preconditioner='cholesky'), a larger lam or tol, or pass "
+            "max_iter=... to accept the iterate reached by then (with a ConvergenceWarning)."
+        )
     info = {"solver": "pcg", "size": n, "coordinates": op.coordinates, "backend": op.backend, "processes": world,
             "preconditioner": est.preconditioner, "cached_coefficients": cache,
             "rank": pc.rank_ if pc is not None else 0, "factor_dtype": options["factor_dtype"],

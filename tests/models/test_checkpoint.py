@@ -104,3 +104,18 @@ def test_checkpoint_without_pcg_is_not_silently_ignored(ethanol, tmp_path):
         warnings.simplefilter("error")
         with pytest.raises(ValueError, match="checkpoint"):
             GDMLRegressor(sigma=10.0, solver="cholesky", checkpoint=str(tmp_path / "x.npz")).fit(ethanol[:5])
+
+
+def test_not_converging_by_the_default_cap_is_an_error(ethanol, tmp_path):
+    """With the default max_iter, an unconverged PCG fits no model (the checkpoint keeps the iterate);
+    a given max_iter accepts the iterate with a warning."""
+    from gdmlkit.exceptions import ConvergenceError
+
+    hard = dict(PARAMS, preconditioner="none", lam=1e-12, tol=1e-14)  # unreachable in 10 sqrt(n) + 1000
+    ck = tmp_path / "fit.npz"
+    model = GDMLRegressor(**hard, checkpoint=str(ck))
+    with pytest.raises(ConvergenceError, match=r"did not converge in \d+ iterations \(the default cap\).*holds the"):
+        model.fit(ethanol[:10])
+    assert not hasattr(model, "alphas_") and ck.exists()
+    with pytest.warns(ConvergenceWarning):
+        assert GDMLRegressor(**hard, max_iter=5).fit(ethanol[:10]).solve_info_["converged"] is False
