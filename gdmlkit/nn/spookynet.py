@@ -119,6 +119,11 @@ class SpookyNet(AtomisticModel):
     fixed universal ones; no dispersion term; periodic electrostatics are cut off smoothly at
     `long_range_cutoff` (no Ewald sum).
 
+    As in the paper, the nonlocal attention, the charge/spin embeddings and the charge
+    normalisation act on the whole geometry, so the energy of two far-apart molecules is not
+    the sum of theirs; beyond the local cutoff their interaction changes with distance only as
+    the Coulomb energy of their partial charges (tests/nn/test_networks.py).
+
     Parameters
     ----------
     n_features, n_interactions, n_rbf : int

@@ -1,7 +1,10 @@
 """The three networks in float64: forces = -dE/dR (central differences), invariance of the
-energy and equivariance of the forces under rotations, translations, permutations of identical
-atoms and lattice translations; SO3krates' Euclidean variables transform as their degree;
-SpookyNet's charges add up to the total charge."""
+energy and equivariance of the forces under rotations, reflections, translations, permutations of
+identical atoms and lattice translations; energy and forces continuous as an atom leaves the
+cutoff sphere; batches give the energies of their geometries alone; far-apart molecules: the sum
+of their energies (SchNet, SO3krates), the Coulomb energy of their partial charges (SpookyNet);
+SO3krates' Euclidean variables transform as their degree; SpookyNet's charges add up to the total
+charge and charge and spin each change the energy."""
 
 import numpy as np
 import pytest
@@ -77,8 +80,10 @@ def test_molecule_invariance_and_equivariance(name):
     net = _network(name)
     E, F = energy_forces(net, ETHANOL_R, ETHANOL_Z)
     scale = np.abs(F).max()
-    for seed in range(3):
+    for seed in range(4):
         Q = Rotation.random(random_state=seed).as_matrix()
+        if seed == 3:
+            Q = -Q  # improper: a rotation times the inversion (O(3), not only SO(3))
         t = np.random.default_rng(seed).normal(size=3) * 3.0
         E2, F2 = energy_forces(net, ETHANOL_R @ Q.T + t, ETHANOL_Z)
         np.testing.assert_allclose(E2, E, rtol=1e-12, atol=1e-10)
@@ -106,6 +111,83 @@ def test_periodic_invariance(name):
     E3, F3 = energy_forces(net, R @ Q.T, z, CELL @ Q.T)
     np.testing.assert_allclose(E3, E, rtol=1e-12)
     np.testing.assert_allclose(F3[0], F[0] @ Q.T, atol=1e-10 * scale)
+
+
+@pytest.mark.parametrize("name", sorted(ARCHS))
+def test_energy_and_forces_continuous_as_an_atom_leaves_the_cutoff(name):
+    """A He atom moved outward from the outermost atom along u: its distance to that atom crosses the
+    cutoff (4 Å) alone. The jumps of E and F across it shrink with the step (continuous: in
+    proportion; a step function would keep them)."""
+    net = _network(name)
+    u = np.array([0.3, 0.9, 0.3]) / np.linalg.norm([0.3, 0.9, 0.3])
+    k = np.argmax(ETHANOL_R @ u)
+
+    def at(r):
+        E, F = energy_forces(net, np.vstack([ETHANOL_R, ETHANOL_R[k] + r * u]), np.append(ETHANOL_Z, 2))
+        return E[0], F[0]
+
+    rc = SMALL["cutoff"]
+    d = np.linalg.norm(ETHANOL_R - (ETHANOL_R[k] + rc * u), axis=1)  # He to each atom at the crossing
+    assert np.sort(d)[1] > rc + 0.5  # only one pair crosses
+    assert abs(at(rc - 1.0)[0] - at(rc + 1.0)[0]) > 1e-3  # the atom interacts inside
+    jumps = []
+    for delta in (1e-3, 1e-6):
+        (E1, F1), (E2, F2) = at(rc - delta), at(rc + delta)
+        jumps.append((abs(E1 - E2), np.abs(F1 - F2).max()))
+    scale = np.abs(at(rc - 1.0)[1]).max()
+    for j_big, j_small in zip(*jumps):
+        assert j_small <= 1e-2 * j_big + 1e-10 * scale
+
+
+@pytest.mark.parametrize("name", sorted(ARCHS))
+def test_batch_gives_energies_of_its_geometries_alone(name):
+    net = _network(name)
+    R = ETHANOL_R + np.random.default_rng(2).normal(scale=0.1, size=(3,) + ETHANOL_R.shape)
+    E, F = energy_forces(net, R, ETHANOL_Z)
+    for b in range(3):
+        E1, F1 = energy_forces(net, R[b], ETHANOL_Z)
+        np.testing.assert_allclose(E1, E[b:b + 1], rtol=1e-12)
+        np.testing.assert_allclose(F1[0], F[b], atol=1e-10 * np.abs(F).max())
+    assert np.ptp(E) > 1e-6
+
+
+def _two_molecules(D):
+    """Ethanol and a water molecule D Å apart along x: positions, atomic numbers, and the slices of each."""
+    water = np.array([[0.0, 0.0, 0.0], [0.96, 0.0, 0.0], [-0.24, 0.93, 0.0]])
+    return np.vstack([ETHANOL_R, water + [D, 0.0, 0.0]]), np.concatenate([ETHANOL_Z, [8, 1, 1]]), slice(0, 9), slice(9, 12)
+
+
+@pytest.mark.parametrize("name", ["schnet", "so3krates"])
+def test_far_apart_molecules_add_up(name):
+    """Local networks are size-separable: beyond the cutoff, energy = sum of the parts, forces those of each part."""
+    net = _network(name)
+    R, z, a, b = _two_molecules(30.0)
+    E, F = energy_forces(net, R, z)
+    Ea, Fa = energy_forces(net, R[a], z[a])
+    Eb, Fb = energy_forces(net, R[b], z[b])
+    np.testing.assert_allclose(E, Ea + Eb, rtol=1e-12)
+    np.testing.assert_allclose(F[0], np.vstack([Fa[0], Fb[0]]), atol=1e-12 * np.abs(F).max())
+
+
+def test_spookynet_far_apart_molecules_interact_by_coulomb_of_their_charges():
+    """SpookyNet's long-range limit: beyond the local cutoff the fragments' partial charges no longer depend
+    on their distance and the energy changes as k_e sum_{i in A, j in B} q_i q_j / r_ij (the nonlocal
+    attention and the charge equilibration act on the whole geometry, so E(A + B) is not E(A) + E(B))."""
+    net = _network("spookynet")
+
+    def run(D):
+        R, z, a, b = _two_molecules(D)
+        pos = torch.as_tensor(R)
+        E, q = net(torch.as_tensor(z), pos, torch.zeros(12, dtype=torch.long), 1, net.pair_lists(pos[None]),
+                   torch.zeros(1, dtype=torch.float64), torch.zeros(1, dtype=torch.float64), return_charges=True)
+        q = q.detach().numpy()
+        r = np.linalg.norm(R[a][:, None] - R[b][None], axis=-1)
+        return float(E.detach()), q, net.coulomb_constant * np.sum(q[a][:, None] * q[b][None] / r)
+
+    (E1, q1, C1), (E2, q2, C2) = run(12.0), run(40.0)
+    np.testing.assert_allclose(q1, q2, atol=1e-12)
+    assert abs(C1 - C2) > 1e-4  # the Coulomb energy changes measurably
+    np.testing.assert_allclose(E1 - E2, C1 - C2, rtol=1e-9)
 
 
 def test_so3krates_euclidean_variables_transform_as_their_degree():
@@ -145,6 +227,9 @@ def test_spookynet_charges_sum_to_total_charge_and_states_change_energy():
     np.testing.assert_allclose(q0.sum(1), [0.0, 0.0], atol=1e-12)
     np.testing.assert_allclose(q1.sum(1), [1.0, -1.0], atol=1e-12)
     assert np.all(np.abs(E1 - E0) > 1e-6)
+    E_charge, _ = run([1.0, -1.0], [0.0, 0.0])  # each embedding alone changes the energy
+    E_spin, _ = run([0.0, 0.0], [1.0, 2.0])
+    assert np.all(np.abs(E_charge - E0) > 1e-6) and np.all(np.abs(E_spin - E0) > 1e-6)
     assert np.abs(q0).max() > 1e-3  # charges are not trivially zero
 
 
