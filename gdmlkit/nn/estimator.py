@@ -20,7 +20,7 @@ __all__ = ["NNRegressor", "MODELS"]
 MODELS = {"schnet": SchNet, "spookynet": SpookyNet, "so3krates": SO3krates}
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 # fitted scalars written to the meta of a model file
-_SAVED = ("energy_mean_", "energy_scale_", "energy_unit_", "length_unit_", "charge_", "spin_", "history_",
+_SAVED = ("element_energies_", "energy_scale_", "energy_unit_", "length_unit_", "charge_", "spin_", "history_",
           "n_epochs_", "stopped_early_")
 
 
@@ -51,6 +51,11 @@ class NNRegressor(BaseEstimator):
     lr_factor, lr_patience, min_lr : float, int, float
         Learning-rate schedule: multiply by `lr_factor` after `lr_patience` epochs
         without improvement of the validation loss, down to `min_lr`.
+    ema_decay : float or None, default=0.999
+        Exponential moving average of the weights, updated after every optimisation step
+        with decay ``min(ema_decay, (1 + n) / (10 + n))`` at step n (a warm-up, as in
+        NequIP); validation, early stopping, the schedule and the fitted network use the
+        averaged weights. None keeps the raw weights. In [0, 1).
     validation_fraction : float, default=0.1
         Share of the training geometries held out for early stopping (at least one),
         unless ``fit(..., valid=dataset)`` is given. 0 monitors the training loss.
@@ -63,15 +68,21 @@ class NNRegressor(BaseEstimator):
         Torch device ('cpu', 'cuda', 'cuda:1').
     dtype : {'float32', 'float64'}, default='float32'
     progress : bool, default=False
-        Show a progress bar over epochs.
+        Show a progress bar over epochs with the training loss and the validation energy
+        and force MAE (training units).
 
     Attributes
     ----------
     module_ : torch.nn.Module
         The trained network (best validation epoch).
     z_ : ndarray (n_atoms,)
-    energy_mean_, energy_scale_ : float
-        Standardisation: ``E = energy_mean_ + energy_scale_ * network output`` (energy unit).
+    element_energies_ : dict of int to float
+        Energy of each element Z (energy unit), the least-squares fit of
+        ``E = sum_Z n_Z e_Z`` on the training set (:func:`~gdmlkit.nn.training.element_energies`;
+        all geometries have the same atoms, so only ``sum_i e_{z_i}``, their mean energy, is
+        determined: the minimum-norm split is stored).
+    energy_scale_ : float
+        RMS training force component; ``E = sum_i e_{z_i} + energy_scale_ * network output``.
     energy_unit_, length_unit_ : str or None
     charge_, spin_ : float or None
         Total charge (e) and unpaired electrons used in training (SpookyNet), the
@@ -94,8 +105,8 @@ class NNRegressor(BaseEstimator):
 
     def __init__(self, model="schnet", *, model_options=None, cutoff=5.0, energy_weight=0.01, learning_rate=5e-4,
                  batch_size=16, max_epochs=1000, patience=100, lr_factor=0.5, lr_patience=25, min_lr=1e-6,
-                 validation_fraction=0.1, checkpoint=None, random_state=0, device="cpu", dtype="float32",
-                 progress=False):
+                 ema_decay=0.999, validation_fraction=0.1, checkpoint=None, random_state=0, device="cpu",
+                 dtype="float32", progress=False):
         self.model = model
         self.model_options = model_options
         self.cutoff = cutoff
@@ -107,6 +118,7 @@ class NNRegressor(BaseEstimator):
         self.lr_factor = lr_factor
         self.lr_patience = lr_patience
         self.min_lr = min_lr
+        self.ema_decay = ema_decay
         self.validation_fraction = validation_fraction
         self.checkpoint = checkpoint
         self.random_state = random_state
@@ -132,6 +144,8 @@ class NNRegressor(BaseEstimator):
         check_scalar(self.lr_factor, "lr_factor", min_val=0, max_val=1, include_min=False, include_max=False)
         check_scalar(self.lr_patience, "lr_patience", min_val=0, integer=True)
         check_scalar(self.min_lr, "min_lr", min_val=0)
+        if self.ema_decay is not None:
+            check_scalar(self.ema_decay, "ema_decay", min_val=0, max_val=1, include_max=False)
         check_scalar(self.validation_fraction, "validation_fraction", min_val=0, max_val=1, include_max=False)
         check_scalar(self.random_state, "random_state", min_val=0, integer=True)
         if self.device.startswith("cuda") and not torch.cuda.is_available():
@@ -265,8 +279,11 @@ class NNRegressor(BaseEstimator):
         const = charge is not None and np.all(charge == charge[0]) and np.all(spin == spin[0])
         self.charge_ = float(charge[0]) if const else None
         self.spin_ = float(spin[0]) if const else None
-        # standardisation: mean energy and the force RMS as the energy scale
-        self.energy_mean_ = float(np.mean(train["E"]))
+        # standardisation: per-element energies and the force RMS as the energy scale
+        elements, counts = np.unique(self.z_, return_counts=True)
+        e = training.element_energies(np.tile(counts, (len(train["E"]), 1)), train["E"])
+        self.element_energies_ = {int(Z): float(v) for Z, v in zip(elements, e)}
+        self._offset = self._energy_offset()
         self.energy_scale_ = float(np.sqrt(np.mean(train["F"] ** 2))) or 1.0
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.random_state)
@@ -279,9 +296,13 @@ class NNRegressor(BaseEstimator):
         self.stopped_early_ = state["stopped_early"]
         return self
 
-    def _write_checkpoint(self, fp, state, opt, sched, gen):
+    def _energy_offset(self):
+        """sum_i e_{z_i}: the energy of a geometry whose network output is zero (energy unit)."""
+        return float(sum(self.element_energies_[int(Z)] for Z in self.z_))
+
+    def _write_checkpoint(self, fp, state, opt, sched, gen, ema):
         """Save the training state after an epoch (:func:`gdmlkit.nn.training.write_checkpoint`)."""
-        training.write_checkpoint(self, fp, state, opt, sched, gen)
+        training.write_checkpoint(self, fp, state, opt, sched, gen, ema)
 
     @property
     def is_periodic(self):
@@ -331,7 +352,7 @@ class NNRegressor(BaseEstimator):
             Rb, cb, qb, sb = self._tensors(R[sl], None if cell is None else cell[sl],
                                            None if charge is None else charge[sl], None if spin is None else spin[sl])
             e, f = self._energies_and_forces(Rb, cb, qb, sb, create_graph=False)
-            E[sl] = e.detach().cpu().double().numpy() * self.energy_scale_ + self.energy_mean_
+            E[sl] = e.detach().cpu().double().numpy() * self.energy_scale_ + self._offset
             F[sl] = f.detach().cpu().double().numpy() * self.energy_scale_
         return E, F
 
@@ -376,12 +397,18 @@ class NNRegressor(BaseEstimator):
     def _from_saved(cls, data, meta, device):
         """Rebuild from the arrays and metadata of a model file (called by :func:`~gdmlkit.model_format.load_model`)."""
         model = cls(**dict(meta["params"], device=device))
+        if "element_energies_" not in meta:  # older files: the mean training energy, split as fit() would
+            elements, counts = np.unique(np.asarray(data["z_"]), return_counts=True)
+            e = training.element_energies(counts[None], [meta["energy_mean_"]])
+            meta = dict(meta, element_energies_=dict(zip(elements.tolist(), e.tolist())))
         for key in _SAVED:
             setattr(model, key, meta[key])
         model._is_periodic = meta["is_periodic"] if "is_periodic" in meta else meta["periodic_"]  # older files
         model.pbc_ = None if meta["pbc_"] is None else np.asarray(meta["pbc_"], dtype=bool)
         model.z_ = np.asarray(data["z_"], dtype=np.int64)
         model.n_atoms_ = len(model.z_)
+        model.element_energies_ = {int(Z): e for Z, e in model.element_energies_.items()}  # JSON keys are str
+        model._offset = model._energy_offset()
         model.module_ = model._build_module(model.energy_unit_, model.length_unit_)
         state = {k[len("state/"):]: torch.from_numpy(np.asarray(v)) for k, v in data.items() if k.startswith("state/")}
         model.module_.load_state_dict(state)

@@ -27,6 +27,18 @@ class CFConv(nn.Module):
 class SchNet(AtomisticModel):
     """Energy as a sum of atom-wise contributions after `n_interactions` residual CFConv blocks.
 
+    The layout is that of schnetpack (the authors' code) and of ``torch_geometric.nn.models.SchNet``:
+    with the same weights and edges, energies and forces equal PyG's to rounding in float64
+    (tests/nn/test_schnet_pyg.py). Differences from PyG: PyG embeds Z < 100 (here Z <= `max_z`);
+    its default graph keeps at most 32 neighbours per atom (here all within `cutoff`); its
+    defaults are 128 features, 6 interactions, 50 Gaussians and a 10 Å cutoff (here 64, 3, 20, 5);
+    its optional per-atom ``mean``/``std``/``atomref`` are, here, the estimator's energy scale
+    and per-element energies (:class:`~gdmlkit.nn.NNRegressor`); PyG rounds the log 2 of its
+    shifted softplus to float32. Differences from the NeurIPS 2017 paper: Gaussians of width
+    equal to their spacing on [0, cutoff] instead of every 0.1 Å up to 30 Å with
+    gamma = 10 Å^-2, and the cosine cutoff of the later SchNet paper (J. Chem. Phys. 148,
+    241722 (2018)).
+
     Parameters
     ----------
     n_features : int

@@ -1,5 +1,6 @@
-"""Training of an :class:`~gdmlkit.nn.NNRegressor`'s network: validation split, energy-and-force
-loss, Adam with a plateau schedule and early stopping, and resumable per-epoch checkpoints.
+"""Training of an :class:`~gdmlkit.nn.NNRegressor`'s network: validation split, per-element energies,
+energy-and-force loss, Adam with a plateau schedule, an exponential moving average of the weights,
+early stopping, and resumable per-epoch checkpoints.
 
 The functions take the estimator, whose parameters they read and whose network
 (``module_``) they train; :func:`train` returns the final loop state and leaves setting
@@ -12,6 +13,7 @@ import json
 import math
 import os
 import pickle
+from contextlib import contextmanager, nullcontext
 
 import numpy as np
 import torch
@@ -19,7 +21,7 @@ from tqdm.auto import tqdm
 
 from ..utils.atomic import atomic_open
 
-__all__ = ["split", "fingerprint", "train", "write_checkpoint"]
+__all__ = ["split", "fingerprint", "element_energies", "ExponentialMovingAverage", "train", "write_checkpoint"]
 
 # parameters that may change between an interrupted fit and its resumption
 RESUMABLE = ("max_epochs", "checkpoint", "device", "progress")
@@ -74,6 +76,65 @@ def fingerprint(est, data, charge, spin, valid):
     return json.dumps({"params": params, "data": h.hexdigest()}, sort_keys=True, default=str)
 
 
+def element_energies(counts, E):
+    """Per-element energies e minimising ``||counts @ e - E||_2`` (minimum-norm where the
+    compositions do not determine them: for a single composition n, ``e = mean(E) n / |n|^2``).
+
+    Parameters
+    ----------
+    counts : array (n_samples, n_elements)
+        Number of atoms of each element in each geometry.
+    E : array (n_samples,)
+        Energies.
+
+    Returns
+    -------
+    ndarray (n_elements,), in the unit of E
+    """
+    return np.linalg.lstsq(np.asarray(counts, dtype=np.float64), np.asarray(E, dtype=np.float64), rcond=None)[0]
+
+
+class ExponentialMovingAverage:
+    """Averages s of a module's parameters p, updated after each optimisation step:
+    ``s <- d s + (1 - d) p`` with ``d = min(decay, (1 + n) / (10 + n))`` at the n-th update
+    (torch_ema's warm-up: early averages are not dominated by the initial weights)."""
+
+    def __init__(self, module, decay):
+        self.decay = float(decay)
+        self.n_updates = 0
+        self.shadow = [p.detach().clone() for p in module.parameters()]
+
+    @torch.no_grad()
+    def update(self, module):
+        self.n_updates += 1
+        d = min(self.decay, (1 + self.n_updates) / (10 + self.n_updates))
+        for s, p in zip(self.shadow, module.parameters()):
+            s.lerp_(p.detach(), 1.0 - d)
+
+    @contextmanager
+    def applied(self, module):
+        """The averaged weights in `module` inside the block, its own weights restored after it."""
+        params = list(module.parameters())
+        live = [p.detach().clone() for p in params]
+        with torch.no_grad():
+            for p, s in zip(params, self.shadow):
+                p.copy_(s)
+        try:
+            yield module
+        finally:
+            with torch.no_grad():
+                for p, v in zip(params, live):
+                    p.copy_(v)
+
+    def state_dict(self):
+        return {"n_updates": self.n_updates, "shadow": self.shadow}
+
+    def load_state_dict(self, state):
+        self.n_updates = int(state["n_updates"])
+        for s, v in zip(self.shadow, state["shadow"]):
+            s.copy_(v)
+
+
 def _loss(est, batch, create_graph):
     """(loss, sum |dE|, sum |dF|) of a batch dict of tensors.
 
@@ -82,7 +143,7 @@ def _loss(est, batch, create_graph):
     """
     e, f = est._energies_and_forces(batch["R"], batch["cell"], batch["charge"], batch["spin"], create_graph)
     s = est.energy_scale_
-    dE = e - (batch["E"] - est.energy_mean_) / s
+    dE = e - (batch["E"] - est._offset) / s
     dF = f - batch["F"] / s
     loss = est.energy_weight * (dE**2).mean() + (1.0 - est.energy_weight) * (dF**2).mean()
     return loss, float(dE.detach().abs().sum()) * s, float(dF.detach().abs().sum()) * s
@@ -110,11 +171,12 @@ def _evaluate(est, data):
 def train(est, train_set, val_set, fp):
     """Train ``est.module_`` on `train_set`, monitoring `val_set` (the dicts of :func:`split`).
 
-    Batch order is drawn from ``torch.Generator().manual_seed(random_state)``; with a
+    Batch order is drawn from ``torch.Generator().manual_seed(random_state)``. With
+    ``est.ema_decay`` the moving average of the weights is validated and kept. With a
     checkpoint the state after each epoch is written by ``est._write_checkpoint`` and an
-    existing checkpoint of the same fingerprint `fp` is resumed. Loads the best epoch's weights
-    into ``est.module_`` and returns the loop state: epoch, history (list of dict per epoch),
-    stopped_early, best_loss, ...
+    existing checkpoint of the same fingerprint `fp` is resumed. Loads the best epoch's
+    (averaged) weights into ``est.module_`` and returns the loop state: epoch, history (list of
+    dict per epoch), stopped_early, best_loss, ...
     """
     tensors = {k: est._tensors(v)[0] for k, v in train_set.items()}
     val = None if val_set is None else {k: est._tensors(v)[0] for k, v in val_set.items()}
@@ -122,10 +184,11 @@ def train(est, train_set, val_set, fp):
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=est.lr_factor, patience=est.lr_patience,
                                                        min_lr=est.min_lr)
     gen = torch.Generator().manual_seed(est.random_state)
+    ema = None if est.ema_decay is None else ExponentialMovingAverage(est.module_, est.ema_decay)
     state = {"epoch": 0, "best_loss": math.inf, "best_state": None, "bad_epochs": 0, "history": [],
              "stopped_early": False}
     if est.checkpoint is not None and os.path.exists(est.checkpoint):
-        state = _resume(est, fp, opt, sched, gen)
+        state = _resume(est, fp, opt, sched, gen, ema)
     n = len(tensors["E"])
     bar = tqdm(total=est.max_epochs, initial=min(state["epoch"], est.max_epochs), disable=not est.progress,
                desc=f"{est.model} epochs", unit="epoch")
@@ -138,25 +201,28 @@ def train(est, train_set, val_set, fp):
             loss, _, _ = _loss(est, b, create_graph=True)
             loss.backward()
             opt.step()
+            if ema is not None:
+                ema.update(est.module_)
             total += float(loss.detach()) * len(b["E"])
         train_loss = total / n
         record = {"epoch": state["epoch"] + 1, "train_loss": train_loss, "lr": opt.param_groups[0]["lr"]}
         monitored = train_loss
-        if val is not None:
-            monitored, record["valid_energy_mae"], record["valid_force_mae"] = _evaluate(est, val)
-            record["valid_loss"] = monitored
+        with nullcontext() if ema is None else ema.applied(est.module_):  # validate and keep the average
+            if val is not None:
+                monitored, record["valid_energy_mae"], record["valid_force_mae"] = _evaluate(est, val)
+                record["valid_loss"] = monitored
+            if monitored < state["best_loss"]:
+                state.update(best_loss=monitored, bad_epochs=0, best_state=copy.deepcopy(est.module_.state_dict()))
+            else:
+                state["bad_epochs"] += 1
         sched.step(monitored)
-        if monitored < state["best_loss"]:
-            state.update(best_loss=monitored, bad_epochs=0, best_state=copy.deepcopy(est.module_.state_dict()))
-        else:
-            state["bad_epochs"] += 1
         state["stopped_early"] = state["bad_epochs"] >= est.patience
         state["epoch"] += 1
         state["history"].append(record)
         if est.checkpoint is not None:
-            est._write_checkpoint(fp, state, opt, sched, gen)
+            est._write_checkpoint(fp, state, opt, sched, gen, ema)
         bar.update(1)
-        bar.set_postfix({k: f"{v:.3g}" for k, v in record.items() if k.startswith("valid_") or k == "train_loss"})
+        bar.set_postfix(_progress(record))
     bar.close()
     if state["best_state"] is not None:
         est.module_.load_state_dict(state["best_state"])
@@ -164,18 +230,26 @@ def train(est, train_set, val_set, fp):
     return state
 
 
-def write_checkpoint(est, fp, state, opt, sched, gen):
-    """torch.save the fingerprint `fp`, loop state, network, optimiser, scheduler and generator state
-    to ``est.checkpoint``, via a temporary file beside it (atomic)."""
+def _progress(record):
+    """Progress-bar fields of an epoch's record: training loss, validation MAEs (training units), lr."""
+    names = {"train_loss": "loss", "valid_energy_mae": "val E MAE", "valid_force_mae": "val F MAE", "lr": "lr"}
+    return {label: f"{record[k]:.3g}" for k, label in names.items() if k in record}
+
+
+def write_checkpoint(est, fp, state, opt, sched, gen, ema):
+    """torch.save the fingerprint `fp`, loop state, network, optimiser, scheduler, generator and
+    moving-average state to ``est.checkpoint``, via a temporary file beside it (atomic)."""
     path = os.fspath(est.checkpoint)
     payload = {"fingerprint": fp, "state": state, "module": est.module_.state_dict(),
-               "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "generator": gen.get_state()}
+               "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "generator": gen.get_state(),
+               "ema": None if ema is None else ema.state_dict()}
     with atomic_open(path, suffix=".pt") as fh:
         torch.save(payload, fh)
 
 
-def _resume(est, fp, opt, sched, gen):
-    """Restore network, optimiser, scheduler and generator from ``est.checkpoint``; return its loop state."""
+def _resume(est, fp, opt, sched, gen, ema):
+    """Restore network, optimiser, scheduler, generator and moving average from ``est.checkpoint``;
+    return its loop state."""
     try:  # weights only: tensors and plain containers, never code from the file
         payload = torch.load(est.checkpoint, map_location=est.device, weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -189,4 +263,6 @@ def _resume(est, fp, opt, sched, gen):
     opt.load_state_dict(payload["optimizer"])
     sched.load_state_dict(payload["scheduler"])
     gen.set_state(payload["generator"])
+    if ema is not None:
+        ema.load_state_dict(payload["ema"])
     return payload["state"]

@@ -68,6 +68,7 @@ def test_save_load_identical_predictions(ethanol, tmp_path, name):
 
 
 def test_resume_after_interruption_gives_identical_model(ethanol, tmp_path, monkeypatch):
+    """Network, optimiser, schedule, batch order and the moving average of the weights all resume."""
     train = ethanol[:12]
     straight = _tiny("schnet", max_epochs=4).fit(train)
     ckpt = tmp_path / "run.pt"
@@ -191,6 +192,8 @@ def test_errors_on_bad_input(ethanol):
         NNRegressor().fit(R, ethanol.F[:4], E=ethanol.E[:4], z=ethanol.z)
     with pytest.raises(ValueError, match="cutoff == -1.0, must be > 0"):
         NNRegressor(cutoff=-1.0).fit(ethanol[:4])
+    with pytest.raises(ValueError, match="ema_decay == 1.0, must be < 1"):
+        NNRegressor(ema_decay=1.0).fit(ethanol[:4])
     with pytest.raises(TypeError, match="Invalid model_options for 'schnet'"):
         NNRegressor(model_options={"n_layers": 3}).fit(ethanol[:4])
     with pytest.raises(NotFittedError):

@@ -154,7 +154,8 @@ def test_batch_gives_energies_of_its_geometries_alone(name):
 def _two_molecules(D):
     """Ethanol and a water molecule D Å apart along x: positions, atomic numbers, and the slices of each."""
     water = np.array([[0.0, 0.0, 0.0], [0.96, 0.0, 0.0], [-0.24, 0.93, 0.0]])
-    return np.vstack([ETHANOL_R, water + [D, 0.0, 0.0]]), np.concatenate([ETHANOL_Z, [8, 1, 1]]), slice(0, 9), slice(9, 12)
+    R = np.vstack([ETHANOL_R, water + [D, 0.0, 0.0]])
+    return R, np.concatenate([ETHANOL_Z, [8, 1, 1]]), slice(0, 9), slice(9, 12)
 
 
 @pytest.mark.parametrize("name", ["schnet", "so3krates"])
