@@ -29,7 +29,7 @@ def _load(path, args):
 
 
 def _reference(path):
-    """Ideal positions (n_atoms, 3) for BIGDML's space group, or None (spglib then uses the first geometry)."""
+    """Ideal positions (n_atoms, 3) for BIGDML's space group, or None (then found from the training frames)."""
     if path is None:
         return None
     if str(path).endswith(".npz"):
@@ -78,9 +78,6 @@ def _train(args, say, save=True):
               "device": args.device, "backend": args.backend, "preconditioner": args.preconditioner,
               "checkpoint": args.checkpoint}
     if data.is_periodic:
-        if args.sigma == "auto":
-            raise ValueError("periodic data (BIGDML) needs an explicit --sigma; --sigma auto is not supported "
-                             "for periodic models yet.")
         model = BIGDMLRegressor(lam=args.lam, perms=perms, reference=_reference(args.reference), **solver)
     elif args.reference:
         raise ValueError("--reference is for periodic data (BIGDML); this dataset has no cell.")
@@ -155,7 +152,8 @@ def _parser():
     t.add_argument("--cv", type=int, default=3, help="folds for --sigma auto (default 3)")
     t.add_argument("--lam", type=float, default=1e-10, help="regularisation (default 1e-10)")
     t.add_argument("--perms", choices=["auto", "none"], default="auto", help="find symmetries or plain GDML")
-    t.add_argument("--reference", help="periodic data: ideal structure for the space group, as an .npz holding "
+    t.add_argument("--reference", help="periodic data: ideal structure for the space group (default: found from "
+                   "the training frames), as an .npz holding "
                    "R_ideal (the shipped PdH example does) or any ASE-readable file; atoms in the data's order "
                    "and length unit")
     t.add_argument("--solver", choices=["auto", "cholesky", "pcg"], default="auto",

@@ -46,9 +46,11 @@ def select_sigma(estimator, X, y=None, E=None, *, z=None, sigmas=(5, 10, 15, 20,
 
     Parameters
     ----------
-    estimator : GDMLRegressor
-        Its other parameters are kept; permutations are found once on all data.
+    estimator : GDMLRegressor or BIGDMLRegressor
+        Its other parameters are kept; permutations (for BIGDML the space group of the
+        reference found from all of X) are found once on all data and used in every fold.
     X : Dataset or array (n, n_atoms, 3)
+        A periodic estimator needs a Dataset with one fixed cell; every fold keeps it.
     y, E, z : arrays, optional
         Forces, energies and atomic numbers when X is an array.
     sigmas : sequence of float
@@ -71,9 +73,13 @@ def select_sigma(estimator, X, y=None, E=None, *, z=None, sigmas=(5, 10, 15, 20,
     """
     if not isinstance(estimator, GDMLRegressor):
         raise TypeError(f"estimator must be a GDMLRegressor; got {type(estimator).__name__}.")
-    if estimator.is_periodic:
-        raise TypeError("select_sigma does not handle periodic estimators (BIGDMLRegressor) yet; compare a few "
-                        "sigmas on validation geometries instead (see benchmarks/bigdml_learning_curves.py).")
+    periodic = estimator.is_periodic
+    if periodic and getattr(X, "cell", None) is None:
+        raise ValueError(f"{type(estimator).__name__} is periodic: pass a Dataset with its cell "
+                         "(load_dataset of a periodic file, or Dataset(R, z, E, F, cell=..., pbc=...)).")
+    if getattr(X, "is_periodic", False) and not periodic:
+        raise ValueError("The dataset is periodic (it has a cell with pbc); GDMLRegressor would ignore the periodic "
+                         "images. Use BIGDMLRegressor.")
     R, F, E, z, eu, lu = estimator._unpack(X, y, E, z, None, None)
     if len(sigmas) == 0 or any(s <= 0 for s in sigmas):
         raise ValueError(f"sigmas must be a non-empty list of positive numbers; got {list(sigmas)}.")
@@ -81,6 +87,8 @@ def select_sigma(estimator, X, y=None, E=None, *, z=None, sigmas=(5, 10, 15, 20,
     if not 2 <= cv <= n // 2:
         raise ValueError(f"cv == {cv}, must be between 2 and n_samples // 2 = {n // 2}.")
     base = type(estimator)(**estimator.get_params())
+    if periodic:
+        base.set_cell(X)
     base.set_params(perms=base._resolve_perms(R, z), progress=False)
     folds = np.array_split(np.random.default_rng(random_state).permutation(n), cv)
     mae = np.zeros((len(sigmas), cv))
@@ -91,12 +99,17 @@ def select_sigma(estimator, X, y=None, E=None, *, z=None, sigmas=(5, 10, 15, 20,
         model = type(base)(**{**base.get_params(), "sigma": float(sigmas[i])})
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
-            model.fit(R[tr], F[tr], E=None if E is None else E[tr], z=z)
-        _, F_pred = model.predict(R[val])
+            if periodic:  # the fold keeps the dataset's cell
+                model.fit(X[tr])
+            else:
+                model.fit(R[tr], F[tr], E=None if E is None else E[tr], z=z)
+        _, F_pred = model.predict(X[val] if periodic else R[val])
         mae[i, k] = prediction_errors(None, F[val], None, F_pred)["force_mae"]
     best = float(sigmas[int(np.argmin(mae.mean(1)))])
     best_est = None
-    if refit:
+    if refit and periodic:  # its own symmetry search again, for the full symmetry_ report (same data, same group)
+        best_est = type(estimator)(**{**estimator.get_params(), "sigma": best}).fit(X)
+    elif refit:
         best_est = type(base)(**{**base.get_params(), "sigma": best})
         best_est.fit(R, F, E=E, z=z, energy_unit=eu, length_unit=lu)
     return SigmaSearchResult(best, np.asarray(sigmas, dtype=float), mae, best_est)

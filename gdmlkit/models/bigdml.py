@@ -15,13 +15,17 @@ import numpy as np
 
 from ..descriptors import PeriodicInverseDistanceDescriptor, check_cell
 from ..exceptions import PerformanceWarning
-from ..symmetry import SUBGROUPS, find_spacegroup_symmetry, validate_permutations
+from ..symmetry import (SUBGROUPS, NoLatticeSymmetryError, find_reference, find_spacegroup_symmetry,
+                        validate_permutations)
 from ..utils.validation import check_positions, check_scalar
 from ..base import check_is_fitted, extends_params
 from ..model_format import register_estimator
 from .gdml import GDMLRegressor
 
-__all__ = ["BIGDMLRegressor"]
+__all__ = ["BIGDMLRegressor", "LARGE_GROUP"]
+
+#: Group size above which a fit warns of its cost (PerformanceWarning).
+LARGE_GROUP = 256
 
 
 @register_estimator
@@ -38,20 +42,31 @@ class BIGDMLRegressor(GDMLRegressor):
         Symmetry group of the kernel. 'full': the whole space group of the reference
         supercell; 'translations': its pure lattice translations; 'site': the
         operations that keep atom 0 on its site; 'none': minimum image only
-        (periodic GDML, what sgdml 1.0.3 does with a lattice); 'auto': 'full' when it
-        has at most `max_perms` elements, else the larger of 'translations' and
-        'site' that fits (PerformanceWarning). An array gives the group explicitly.
+        (periodic GDML, what sgdml 1.0.3 does with a lattice); 'auto': 'full' where a
+        lattice symmetry is found, else 'none' with a warning that says why (e.g. a
+        liquid: no two training frames share atom sites); the explicit groups raise
+        that error instead. An array gives the group explicitly.
     reference : array (n_atoms, 3), optional
         Ideal structure in the atom order of the data (length unit of the data), from
-        which spglib finds the space group. Default: the first training geometry,
-        which is only symmetric for data generated from ideal positions; thermal
-        snapshots give the trivial group P1 (a warning says so).
-    symprec : float, default=1e-3
-        spglib's Cartesian tolerance (length unit) on the reference.
-    max_perms : int, default=256
-        Largest group used by perms='auto'. The kernel's cost grows linearly with it.
-    use_E, use_E_cstr : bool
+        which spglib finds the space group. Default: found from the training frames
+        (:func:`~gdmlkit.symmetry.find_reference`: the mean of the frames that share
+        atom sites, mapped to the sites of its space group and validated).
+    symprec : float or 'auto', default='auto'
+        Tolerance (length unit): spglib's on a given reference ('auto': 1e-3), or the
+        tolerance of matching atoms to sites on the mean of the training frames ('auto':
+        0.25 of the nearest-neighbour distance).
+    max_perms : int, optional
+        Largest group accepted (default: no limit). A larger group is an error that gives
+        its size and names the subgroups; it is never dropped silently. The fit's kernel
+        and the prediction cost grow linearly with the group (a 64-atom diamond cell has
+        1536 operations: benchmarks/results/bigdml_mlearn_cpu.md); a PerformanceWarning
+        gives the figures above ``LARGE_GROUP`` operations.
+    use_E : bool, default=True
         As in :class:`~gdmlkit.models.GDMLRegressor`.
+    use_E_cstr : bool or 'auto', default='auto'
+        Energy labels as rows of the kernel system. 'auto': where energies are given and
+        the closed form solves (on the mlearn blocks they cut the energy error several
+        times against the integration constant alone); with PCG the integration constant.
     solver : {'auto', 'cholesky', 'pcg'}, default='auto'
         Closed form, or PCG on the lazy kernel operator with the periodic descriptor.
         PCG's options (preconditioner, preconditioner_options, n_inducing,
@@ -70,7 +85,9 @@ class BIGDMLRegressor(GDMLRegressor):
     symmetry_ : dict
         Space group ('international', 'number'), the full group's size and number of
         lattice translations and point operations, and the subgroup used ('used',
-        'n_perms').
+        'n_perms'); for a reference found from the data its figures ('reference',
+        'reference_frames', 'symprec', 'nn_distance', 'max_site_deviation',
+        'rms_displacement'); where none was found, 'used' is 'none' and 'reason' says why.
     Other fitted attributes as in :class:`~gdmlkit.models.GDMLRegressor`.
 
     Examples
@@ -88,15 +105,16 @@ class BIGDMLRegressor(GDMLRegressor):
     _PERMS = ("auto",) + SUBGROUPS + ("none",)
     is_periodic = True
 
-    @extends_params(GDMLRegressor.__init__, max_perms=256)
-    def __init__(self, sigma=10.0, *, reference=None, symprec=1e-3, **params):
+    @extends_params(GDMLRegressor.__init__, max_perms=None, use_E_cstr="auto")
+    def __init__(self, sigma=10.0, *, reference=None, symprec="auto", **params):
         super().__init__(sigma, **params)
         self.reference = reference
         self.symprec = symprec
 
     def _check_params(self):
         super()._check_params()
-        check_scalar(self.symprec, "symprec", min_val=0, include_min=False)
+        if self.symprec != "auto":
+            check_scalar(self.symprec, "symprec", min_val=0, include_min=False)
 
     # --------------------------------------------------------------------- fit
     def fit(self, X, y=None, E=None, *, z=None, cell=None, pbc=None, energy_unit=None, length_unit=None):
@@ -117,6 +135,12 @@ class BIGDMLRegressor(GDMLRegressor):
         -------
         self
         """
+        self.set_cell(X, cell, pbc)
+        return super().fit(X, y, E, z=z, energy_unit=energy_unit, length_unit=length_unit)
+
+    def set_cell(self, X, cell=None, pbc=None):
+        """Set ``cell_`` and ``pbc_`` from a Dataset X with one fixed cell, or from `cell` and `pbc`
+        (arrays X); ValueError where the data have no cell or several."""
         if hasattr(X, "R") and hasattr(X, "cell"):
             if cell is not None or pbc is not None:
                 raise ValueError("Pass either a Dataset (which carries its cell) or arrays with cell=, not both.")
@@ -130,7 +154,7 @@ class BIGDMLRegressor(GDMLRegressor):
         elif cell is None:
             raise ValueError("cell (3, 3) is required when fitting on arrays: fit(R, F, z=z, cell=cell).")
         self.cell_, self.pbc_ = check_cell(cell, True if pbc is None else pbc)
-        return super().fit(X, y, E, z=z, energy_unit=energy_unit, length_unit=length_unit)
+        return self
 
     def _make_descriptor(self, n_atoms):
         return PeriodicInverseDistanceDescriptor(n_atoms, self.cell_, self.pbc_)
@@ -144,29 +168,46 @@ class BIGDMLRegressor(GDMLRegressor):
         if self.perms == "none":
             self.symmetry_ = {"used": "none", "n_perms": 1}
             return np.arange(n_atoms, dtype=np.int64)[None]
-        ref = R[0] if self.reference is None else check_positions(self.reference, "reference", n_atoms=n_atoms)[0]
-        group = find_spacegroup_symmetry(ref, z, self.cell_, self.pbc_, symprec=self.symprec)
-        used = self.perms
-        if used == "auto":
-            used = "full"
-            if group.size > self.max_perms:
-                fits = [k for k in ("translations", "site") if group.subgroup(k).size <= self.max_perms]
-                used = max(fits, key=lambda k: group.subgroup(k).size) if fits else "none"
-                warnings.warn(
-                    f"The space group {group.international} of this supercell has {group.size} operations, more "
-                    f"than max_perms={self.max_perms}; symmetrising over the subgroup '{used}' instead. Raise "
-                    "max_perms for the full group (the kernel's cost grows linearly with it).",
-                    PerformanceWarning, stacklevel=4)
-        sub = group.subgroup(used) if used != "none" else None
-        perms = sub.perms if sub is not None else np.arange(n_atoms, dtype=np.int64)[None]
-        if group.size == 1 and self.reference is None:
-            warnings.warn("spglib found only the identity (space group P1) in the first training geometry; "
-                          "pass reference= an ideal structure in the data's atom order to use the crystal's "
-                          "symmetries.", UserWarning, stacklevel=4)
+        tol = None if self.symprec == "auto" else self.symprec
+        found = {}
+        if self.reference is None:
+            try:
+                crystal = find_reference(R, z, self.cell_, self.pbc_, symprec=tol)
+            except NoLatticeSymmetryError as exc:
+                if self.perms != "auto":
+                    raise ValueError(f"perms={self.perms!r} needs a lattice symmetry, but there is {exc} Pass "
+                                     "reference= an ideal structure in the data's atom order, or perms='none' "
+                                     "(minimum image only).") from None
+                warnings.warn(f"No lattice symmetry: {exc} Fitting with the minimum image only (perms='none'); "
+                              "pass reference= an ideal structure to symmetrise.", UserWarning, stacklevel=4)
+                self.symmetry_ = {"used": "none", "n_perms": 1, "reference": "none found", "reason": str(exc)}
+                return np.arange(n_atoms, dtype=np.int64)[None]
+            group, found = crystal.group, crystal.summary()
+        else:
+            ref = check_positions(self.reference, "reference", n_atoms=n_atoms)[0]
+            group = find_spacegroup_symmetry(ref, z, self.cell_, self.pbc_, symprec=1e-3 if tol is None else tol)
+            if group.size == 1:
+                warnings.warn("spglib found only the identity (space group P1) in the given reference; check that "
+                              "it is an ideal structure (or loosen symprec).", UserWarning, stacklevel=4)
+        used = "full" if self.perms == "auto" else self.perms
+        sub = group.subgroup(used)
+        if self.max_perms is not None and sub.size > self.max_perms:
+            sizes = ", ".join(f"'{k}' {group.subgroup(k).size}" for k in SUBGROUPS)
+            raise ValueError(
+                f"The symmetry group ({group.international}, perms={self.perms!r}) has {sub.size} operations, more "
+                f"than max_perms={self.max_perms}. The kernel's cost grows linearly with it; subgroups: {sizes}. "
+                "Choose perms='translations' or 'site', or raise max_perms.")
+        if sub.size > LARGE_GROUP:
+            warnings.warn(
+                f"Symmetrising over {sub.size} operations ({group.international}): fitting and predicting cost "
+                f"{sub.size} times the minimum-image model's kernel work (and the predictor holds {sub.size} "
+                "permuted copies of each training descriptor). perms='translations' "
+                f"({group.subgroup('translations').size}) or 'site' ({group.subgroup('site').size}) are cheaper.",
+                PerformanceWarning, stacklevel=4)
         self.symmetry_ = {"international": group.international, "number": group.number, "group_size": group.size,
                           "n_translations": group.n_translations, "n_point_operations": group.n_point_operations,
-                          "used": used, "n_perms": len(perms)}
-        return perms
+                          "used": used, "n_perms": sub.size, **found}
+        return sub.perms
 
     # ----------------------------------------------------------------- predict
     def predict(self, X, batch_size=None):

@@ -43,8 +43,10 @@ class GDMLRegressor(BaseEstimator):
         Cap on the size of a discovered permutation group (a warning when hit).
     use_E : bool, default=True
         Use energy labels, if given, to fix the energy integration constant.
-    use_E_cstr : bool, default=False
-        Also include the energy labels as rows of the kernel system.
+    use_E_cstr : bool or 'auto', default=False
+        Also include the energy labels as rows of the kernel system (closed form only).
+        'auto': where energies are given and the closed form solves, else the integration
+        constant (PCG); ``solve_info_['use_E_cstr']`` says which.
     solver : {'auto', 'cholesky', 'pcg'}, default='auto'
         'cholesky': closed form, factorised in place (one kernel copy, O(n^2) memory).
         'pcg': preconditioned conjugate gradients on the lazy kernel operator
@@ -168,7 +170,8 @@ class GDMLRegressor(BaseEstimator):
     def _check_params(self):
         check_scalar(self.sigma, "sigma", min_val=0, include_min=False)
         check_scalar(self.lam, "lam", min_val=0, include_min=False)
-        check_scalar(self.max_perms, "max_perms", min_val=1, integer=True)
+        if self.max_perms is not None or not self.is_periodic:  # BIGDMLRegressor: None, no limit
+            check_scalar(self.max_perms, "max_perms", min_val=1, integer=True)
         if self.solver not in _SOLVERS:
             raise ValueError(f"Unknown solver {self.solver!r}; expected one of {list(_SOLVERS)}.")
         if self.preconditioner not in list(PRECONDITIONERS) + ["none"]:
@@ -178,6 +181,8 @@ class GDMLRegressor(BaseEstimator):
             check_scalar(self.n_inducing, "n_inducing", min_val=1, integer=True)
         check_scalar(self.tol, "tol", min_val=0, include_min=False)
         check_scalar(self.rank_constant, "rank_constant", min_val=0, include_min=False)
+        if self.use_E_cstr not in ("auto", True, False):
+            raise ValueError(f"use_E_cstr={self.use_E_cstr!r}; expected 'auto', True or False.")
         if self.cache_coefficients not in ("auto", True, False):
             raise ValueError(f"cache_coefficients={self.cache_coefficients!r}; expected 'auto', True or False.")
         if self.max_memory is not None:
@@ -242,25 +247,29 @@ class GDMLRegressor(BaseEstimator):
         n_train, n_atoms = R.shape[:2]
         if n_train < 2:
             raise ValueError(f"Too few training geometries: got {n_train}, need at least 2.")
-        if self.use_E_cstr and E is None:
+        if self.use_E_cstr is True and E is None:
             raise ValueError("use_E_cstr=True needs energy labels; pass E or set use_E_cstr=False.")
 
         perms = self._resolve_perms(R, z)
         desc = self._make_descriptor(n_atoms)
         x, g = desc.transform(torch.from_numpy(R))  # once per fit: solver, coefficients and constant use it
         dp = torch.from_numpy(permutation_desc_index(perms))
-        use_E_cstr = bool(self.use_E_cstr)
+        policy = self.fit_policy()
+        with_E = E is not None and self.use_E and self.use_E_cstr is not False
+        solver = policy.solver(self.solver, F.size + (n_train if with_E else 0))
+        use_E_cstr = self.use_E_cstr is True or (with_E and solver == "cholesky")
         y_vec = F.reshape(-1)
         E_mean = float(np.mean(E)) if E is not None else 0.0
         if use_E_cstr:
             y_vec = np.concatenate([y_vec, E - E_mean])
-        policy = self.fit_policy()
-        if policy.solver(self.solver, y_vec.size) == "pcg":
+        if solver == "pcg":
             if use_E_cstr:
-                raise ValueError("use_E_cstr=True is only supported by solver='cholesky'.")
+                raise ValueError("use_E_cstr=True is only supported by solver='cholesky'; use 'auto' (energy "
+                                 "constraints where the closed form solves) or False with PCG.")
             alphas, info = pcg_fit(self, R, desc, x, g, dp, F, policy)
         else:
             alphas, info = closed_form(self, R, desc, x, g, dp, F, y_vec, use_E_cstr, policy)
+        info["use_E_cstr"] = use_E_cstr
 
         nF = n_train * n_atoms * 3
         self.alphas_ = alphas[:nF].reshape(n_train, n_atoms, 3)

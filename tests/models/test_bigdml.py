@@ -11,7 +11,7 @@ from gdmlkit import BIGDMLRegressor, Dataset, find_spacegroup_symmetry, load_mod
 
 def test_pcg_with_the_periodic_operator_gives_the_closed_form_model(bcc_cu):
     atoms, ds = bcc_cu
-    kw = dict(sigma=0.5, lam=1e-6, perms="full", reference=atoms.positions, max_perms=1000)
+    kw = dict(sigma=0.5, lam=1e-6, perms="full", reference=atoms.positions, use_E_cstr=False)
     exact = BIGDMLRegressor(solver="cholesky", **kw).fit(ds[:5])
     it = BIGDMLRegressor(solver="pcg", preconditioner="cholesky", n_inducing=60, tol=1e-10, **kw).fit(ds[:5])
     assert it.solve_info_["solver"] == "pcg" and it.solve_info_["converged"]
@@ -114,32 +114,105 @@ def test_bad_input(models, bcc_cu):
         model.predict(Dataset(ds.R, ds.z, energy_unit="eV", length_unit="Ang", cell=atoms.cell.array * 1.1))
 
 
-def test_periodic_data_is_refused_where_the_cell_would_be_ignored(bcc_cu, tmp_path):
-    from gdmlkit import GDMLRegressor, save_dataset, select_sigma
-    from gdmlkit.cli import main
+def test_periodic_data_is_refused_where_the_cell_would_be_ignored(bcc_cu):
+    from gdmlkit import GDMLRegressor, select_sigma
 
     _, ds = bcc_cu
     with pytest.raises(ValueError, match="Use BIGDMLRegressor"):
         GDMLRegressor().fit(ds)
-    with pytest.raises(TypeError, match="periodic estimators"):
-        select_sigma(BIGDMLRegressor(), ds, sigmas=[1.0])
+    with pytest.raises(ValueError, match="Use BIGDMLRegressor"):
+        select_sigma(GDMLRegressor(), ds, sigmas=[1.0])
+    with pytest.raises(ValueError, match="pass a Dataset with its cell"):
+        select_sigma(BIGDMLRegressor(), ds.R, ds.F, z=ds.z, sigmas=[1.0])
+
+
+def test_select_sigma_cross_validates_periodic_data_in_its_cell(bcc_cu, tmp_path):
+    """Each fold is a BIGDML fit in the dataset's cell with the group found once on all the data: the fold
+    errors equal fits made by hand on the same folds; the refit model reports its symmetry."""
+    from gdmlkit import save_dataset, select_sigma
+    from gdmlkit.cli import main
+
+    atoms, ds = bcc_cu
+    est = BIGDMLRegressor(perms="translations")
+    res = select_sigma(est, ds, sigmas=[0.3, 1.0], cv=2, random_state=3, progress=False)
+    assert res.best_estimator.symmetry_["n_perms"] == 16 and res.best_estimator.symmetry_["used"] == "translations"
+    np.testing.assert_array_equal(res.best_estimator.cell_, atoms.cell.array)
+    folds = np.array_split(np.random.default_rng(3).permutation(len(ds)), 2)
+    perms = res.best_estimator.perms_
+    for i, sigma in enumerate([0.3, 1.0]):
+        for k in range(2):
+            tr, val = folds[1 - k], folds[k]
+            model = BIGDMLRegressor(sigma=sigma, perms=perms).fit(ds[tr])
+            np.testing.assert_array_equal(model.cell_, atoms.cell.array)
+            _, F = model.predict(ds[val])
+            assert res.force_mae[i, k] == pytest.approx(np.abs(F - ds.F[val]).mean(), rel=1e-12)
+    assert res.best_sigma == [0.3, 1.0][int(np.argmin(res.force_mae.mean(1)))]
     path = save_dataset(ds, tmp_path / "cu.npz")
-    assert main(["train", str(path), "--n-train", "4", "--n-test", "2"]) == 2  # --sigma auto refused
-    assert main(["train", str(path), "--n-train", "4", "--n-test", "2", "--sigma", "0.5", "--perms", "none",
-                 "-o", str(tmp_path / "m.npz")]) == 0
+    assert main(["train", str(path), "--n-train", "6", "--n-test", "2", "--sigmas", "0.3,1", "--cv", "2",
+                 "--perms", "none", "-o", str(tmp_path / "m.npz")]) == 0
     assert type(load_model(tmp_path / "m.npz")) is BIGDMLRegressor
 
 
-def test_auto_falls_back_to_a_subgroup_with_a_warning(bcc_cu):
+def test_reference_found_from_thermal_frames_and_the_model_is_invariant_under_its_group(bcc_cu):
+    """Default BIGDMLRegressor() on thermal snapshots: the reference comes from the frames, its group is the
+    ideal crystal's (spglib on the ideal positions), and predictions are invariant/equivariant under it."""
     from gdmlkit.exceptions import PerformanceWarning
+    from gdmlkit.symmetry import find_reference
 
     atoms, ds = bcc_cu
-    with pytest.warns(PerformanceWarning, match="subgroup 'site'"):
-        model = BIGDMLRegressor(sigma=0.5, reference=atoms.positions, max_perms=100).fit(ds[:3])
+    with pytest.warns(PerformanceWarning, match="768 operations"):
+        model = BIGDMLRegressor(sigma=0.5).fit(ds[:5])
+    sym = model.symmetry_
+    assert sym["international"] == "Im-3m" and sym["n_perms"] == 768 and sym["reference_frames"] == 5
+    assert sym["reference"] == "mean of 5 of 5 training frames" and sym["max_site_deviation"] < 0.2
+    truth = find_spacegroup_symmetry(atoms.positions, atoms.numbers, atoms.cell.array)
+    assert np.array_equal(np.unique(model.perms_, axis=0), np.unique(truth.perms, axis=0))
+    group = find_reference(ds.R[:5], ds.z, atoms.cell.array).group
+    R = ds.R[6]
+    M, t = group.cartesian_rotations(), group.translations @ atoms.cell.array
+    pick = np.random.default_rng(0).choice(group.size, 40, replace=False)
+    moved = np.stack([(R @ M[k] + t[k])[group.perms[k]] for k in pick])
+    E0, F0 = model.predict(R[None])
+    E, F = model.predict(moved)
+    np.testing.assert_allclose(E, E0[0], rtol=0, atol=1e-9 * abs(E0[0]))
+    np.testing.assert_allclose(F, np.stack([(F0[0] @ M[k])[group.perms[k]] for k in pick]), rtol=0, atol=1e-8)
+
+
+def test_no_lattice_symmetry_falls_back_with_the_reason_or_fails_when_one_is_asked_for():
+    rng = np.random.default_rng(0)
+    cell = np.eye(3) * 7.0
+    R = rng.uniform(0, 7, size=(4, 12, 3))  # a liquid: no two frames share sites
+    liquid = Dataset(R, np.full(12, 3), rng.normal(size=4), rng.normal(size=(4, 12, 3)), energy_unit="eV",
+                     length_unit="Ang", cell=cell)
+    with pytest.warns(UserWarning, match="No lattice symmetry: no two of the 4 training frames share atom sites"):
+        model = BIGDMLRegressor(sigma=0.5).fit(liquid)
+    assert model.symmetry_["used"] == "none" and model.symmetry_["n_perms"] == 1 and len(model.perms_) == 1
+    assert "share atom sites" in model.symmetry_["reason"]
+    with pytest.raises(ValueError, match="perms='full' needs a lattice symmetry.*perms='none'"):
+        BIGDMLRegressor(sigma=0.5, perms="full").fit(liquid)
+
+
+def test_a_group_larger_than_max_perms_is_an_error_with_the_sizes(bcc_cu):
+    atoms, ds = bcc_cu
+    with pytest.raises(ValueError, match=r"768 operations, more than max_perms=100.*'translations' 16, 'site' 48"):
+        BIGDMLRegressor(sigma=0.5, reference=atoms.positions, max_perms=100).fit(ds[:3])
+    model = BIGDMLRegressor(sigma=0.5, reference=atoms.positions, perms="site", max_perms=100).fit(ds[:3])
     assert model.symmetry_["used"] == "site" and model.symmetry_["n_perms"] == 48
 
 
-def test_thermal_reference_warns_about_p1(bcc_cu):
-    _, ds = bcc_cu
-    with pytest.warns(UserWarning, match="P1"):
-        BIGDMLRegressor(sigma=0.5).fit(ds[:3])
+def test_energy_constraints_by_default_in_the_closed_form_and_the_constant_with_pcg(bcc_cu):
+    atoms, ds = bcc_cu
+    kw = dict(sigma=0.5, perms="translations", reference=atoms.positions)
+    auto = BIGDMLRegressor(**kw).fit(ds[:4])
+    explicit = BIGDMLRegressor(use_E_cstr=True, **kw).fit(ds[:4])
+    assert auto.solve_info_["use_E_cstr"] and auto.alphas_E_ is not None
+    for a, b in zip(auto.predict(ds[4:]), explicit.predict(ds[4:])):
+        np.testing.assert_array_equal(a, b)
+    pcg = BIGDMLRegressor(solver="pcg", preconditioner="cholesky", tol=1e-10, **kw).fit(ds[:4])
+    plain = BIGDMLRegressor(solver="cholesky", use_E_cstr=False, **kw).fit(ds[:4])
+    assert not pcg.solve_info_["use_E_cstr"] and pcg.alphas_E_ is None
+    np.testing.assert_allclose(pcg.predict(ds[4:])[0], plain.predict(ds[4:])[0], rtol=0, atol=1e-6)
+    with pytest.raises(ValueError, match="only supported by solver='cholesky'"):
+        BIGDMLRegressor(solver="pcg", use_E_cstr=True, **kw).fit(ds[:4])
+    with pytest.raises(ValueError, match="use_E_cstr='yes'"):
+        BIGDMLRegressor(use_E_cstr="yes", **kw).fit(ds[:4])
