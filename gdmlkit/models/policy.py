@@ -27,9 +27,10 @@ CACHE_SHARE = 0.25
 FACTOR_SHARE = 0.65
 #: Bytes of the factor without a max_memory.
 DEFAULT_FACTOR_BYTES = 1.5e9
-#: k x k float64 matrices alive at once while a rank-k preconditioner is built (Cholesky factor of the
-#: inducing block, Gram matrix, eigenvectors and LAPACK's workspace; measured: docs/guide/solvers.md).
-#: With a max_memory they are counted in the factor's share: 8 KK_WORK k^2 bytes.
+#: k x k float64 matrices counted for the build of a rank-k preconditioner (Cholesky factor of the
+#: inducing block, Gram matrix, eigenvectors, LAPACK's workspace), 8 KK_WORK k^2 bytes within the factor's
+#: share when there is a max_memory. Chosen on measured builds (docs/theory/tuning.md): 5.3 k x k matrices'
+#: worth above the factor for k = 5393 before the build worked in place, column temporaries included.
 KK_WORK = 4
 
 
