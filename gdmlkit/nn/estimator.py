@@ -283,7 +283,6 @@ class NNRegressor(BaseEstimator):
         elements, counts = np.unique(self.z_, return_counts=True)
         e = training.element_energies(np.tile(counts, (len(train["E"]), 1)), train["E"])
         self.element_energies_ = {int(Z): float(v) for Z, v in zip(elements, e)}
-        self._offset = self._energy_offset()
         self.energy_scale_ = float(np.sqrt(np.mean(train["F"] ** 2))) or 1.0
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.random_state)
@@ -296,7 +295,8 @@ class NNRegressor(BaseEstimator):
         self.stopped_early_ = state["stopped_early"]
         return self
 
-    def _energy_offset(self):
+    @property
+    def _offset(self):
         """sum_i e_{z_i}: the energy of a geometry whose network output is zero (energy unit)."""
         return float(sum(self.element_energies_[int(Z)] for Z in self.z_))
 
@@ -408,7 +408,6 @@ class NNRegressor(BaseEstimator):
         model.z_ = np.asarray(data["z_"], dtype=np.int64)
         model.n_atoms_ = len(model.z_)
         model.element_energies_ = {int(Z): e for Z, e in model.element_energies_.items()}  # JSON keys are str
-        model._offset = model._energy_offset()
         model.module_ = model._build_module(model.energy_unit_, model.length_unit_)
         state = {k[len("state/"):]: torch.from_numpy(np.asarray(v)) for k, v in data.items() if k.startswith("state/")}
         model.module_.load_state_dict(state)

@@ -248,7 +248,6 @@ class NystromPreconditioner(ABC):
         self.rank_ = r
         self._reduce = op.reduce
         self._M = self._woodbury_core(None if G is None else op.reduce(symmetrized(G)))
-        del G
         self.build_time_s_ = time.perf_counter() - t0
         return self
 

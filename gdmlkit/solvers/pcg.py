@@ -188,12 +188,10 @@ def _check_fingerprint(path, stored, fingerprint):
     if "fingerprint" not in stored.files:
         raise ValueError(f"Checkpoint {path} records no fingerprint of its system (written by an older gdmlkit), "
                          "so it cannot be checked to belong to this fit; delete it to restart.")
-    old = json.loads(str(stored["fingerprint"]))
-    if old == json.loads(json.dumps(fingerprint)):
+    old, new = json.loads(str(stored["fingerprint"])), json.loads(json.dumps(fingerprint))
+    if old == new:
         return
-    old = old if isinstance(old, dict) else {"system": old}
-    new = fingerprint if isinstance(fingerprint, dict) else {"system": fingerprint}
     diff = [f"{k}: {old.get(k)!r} there, {new.get(k)!r} here" for k in sorted(set(old) | set(new))
-            if json.dumps(old.get(k)) != json.dumps(new.get(k))]
+            if old.get(k) != new.get(k)]
     raise ValueError(f"Checkpoint {path} belongs to another system ({'; '.join(diff)}); resuming it would "
                      "converge to a wrong solution. Delete it to restart, or pass another checkpoint path.")

@@ -9,17 +9,17 @@ spglib needs near-ideal positions; a snapshot of a crystal at finite temperature
    nearest-neighbour distance ``d_nn`` of its position in the other. The largest group of
    frames sharing sites with one frame is the crystal; the other frames (liquid, or
    crystals in which atoms have hopped to other sites) are left out of the reference.
-2. The mean of the crystal frames is given to spglib at tolerances of 0.05, 0.1, 0.15, 0.2 and
-   0.25 d_nn (``SYMPREC_NN_FRACTIONS``). The mean of a few hot frames is still 0.1-0.3 Å off
-   the sites, and spglib's search at one loose tolerance is fragile (it may return P1, a
-   low subgroup or a set of operations that is not a group), so each tolerance is tried and
-   the largest group that passes validation (3) is kept. Up to 0.25 d_nn an atom is matched
-   to a site within 0.5 d_nn, and the bijection is checked.
+2. Every rotation of the lattice, paired with each translation that moves atom 0 onto an atom
+   of its element, is matched to the sites of the mean of the crystal frames within a tolerance
+   (default ``MATCH_NN_FRACTION`` d_nn: the mean of a few hot frames is still 0.1-0.3 Å off the
+   sites, where spglib's own search at one loose tolerance is fragile and may return P1, a low
+   subgroup or a set of operations that is not a group); each match must be a bijection.
 3. The mean is projected onto the operations found (each atom's site is the average of its
    images under every operation). The operations must map this ideal structure onto itself
-   (to 1e-6 of the cell); the group used is spglib's on the (exactly symmetric) ideal
-   structure, and each atom's mean position must lie within 0.25 d_nn of its site (well
-   below the d_nn / 2 at which its site would be ambiguous).
+   (to 1e-6 of the cell), the operations matched in (2) must belong to it; the group used is
+   spglib's on the (exactly symmetric) ideal structure, and each atom's mean position must lie
+   within ``MAX_SITE_DEVIATION_NN_FRACTION`` d_nn of its site (well below the d_nn / 2 at which
+   its site would be ambiguous).
 
 Any permutation of atoms of one element leaves the true energy unchanged, so a group found
 this way cannot make the model wrong, only more or less data-efficient: the validation makes
@@ -139,9 +139,10 @@ def _lattice_rotations(cell, pbc):
 
 
 def _operations(frac, z, cell, pbc, tol):
-    """Operations (perms, W, w), one row each (several may permute the atoms alike), that map the noisy structure frac onto itself within `tol` (L): every
-    lattice rotation with every translation that moves atom 0 onto an atom of its element, kept when
-    each atom lands within `tol` of a distinct site; w is refined over all atoms (least squares)."""
+    """Operations (perms, W, w), one row each (several may permute the atoms alike), that map the noisy
+    structure frac onto itself within `tol` (L): every lattice rotation with every translation that
+    moves atom 0 onto an atom of its element, kept when each atom lands within `tol` of a distinct
+    site; w is refined over all atoms (least squares)."""
     rot = _lattice_rotations(cell, pbc)
     cand = np.flatnonzero(z == z[0])
     Ws = np.repeat(rot, len(cand), axis=0)
@@ -167,7 +168,8 @@ def _check_invariant(positions, group, cell):
 
 def _symmetrise(mean, z, cell, pbc, tol, d_nn):
     """(ideal positions, group, None) for the mean structure at matching tolerance `tol`, or
-    (None, group or None, reason) when no symmetry is found or validation fails."""
+    (None, group or None, reason) when no symmetry is found or the ideal structure is not invariant
+    under its group (the sites' distance from the mean is checked by :func:`find_reference`)."""
     frac = np.linalg.solve(cell.T, mean.T).T
     op_perms, Ws, ws = _operations(frac, z, cell, pbc, tol)
     perms = np.unique(op_perms, axis=0)
@@ -191,12 +193,6 @@ def _symmetrise(mean, z, cell, pbc, tol, d_nn):
         return None, group, (f"{len(perms)} operations match within {tol:.3g}, but spglib finds "
                              f"{group.international} ({group.size} operations{'' if contained else ', not all of them'})"
                              f" on their average, with an atom {off:.3g} off its symmetric site")
-    dev = np.linalg.norm(_mic(mean - ideal, cell, pbc), axis=-1)
-    nn_ideal = _nn_distances(ideal, cell, pbc).min()
-    if dev.max() > MAX_SITE_DEVIATION_NN_FRACTION * nn_ideal:
-        return None, group, (f"{group.international}, but atom {int(dev.argmax())} lies {dev.max():.3g} from its "
-                             f"site, more than {MAX_SITE_DEVIATION_NN_FRACTION} of the nearest-neighbour distance "
-                             f"{nn_ideal:.3g} of that structure")
     return ideal, group, None
 
 
@@ -212,9 +208,8 @@ def find_reference(R, z, cell, pbc=True, *, symprec=None):
         Lattice vectors as rows (L).
     pbc : bool or 3 bools
     symprec : float, optional
-        spglib tolerance on the mean structure (L). Default: each of ``SYMPREC_NN_FRACTIONS``
-        times the median nearest-neighbour distance of the frames, keeping the largest group
-        that passes validation.
+        Tolerance (L) of matching operated atoms to sites on the mean structure. Default:
+        ``MATCH_NN_FRACTION`` times the median nearest-neighbour distance of the frames.
 
     Returns
     -------
@@ -255,11 +250,16 @@ def find_reference(R, z, cell, pbc=True, *, symprec=None):
     if symprec is None:
         symprec = MATCH_NN_FRACTION * d_nn
     ideal, group, why = _symmetrise(mean, z, cell, pbc, symprec, d_nn)
+    if why is None:
+        dev = np.linalg.norm(_mic(mean - ideal, cell, pbc), axis=-1)
+        nn_ideal = float(_nn_distances(ideal, cell, pbc).min())
+        if dev.max() > MAX_SITE_DEVIATION_NN_FRACTION * nn_ideal:
+            why = (f"{group.international}, but atom {int(dev.argmax())} lies {dev.max():.3g} from its site, more "
+                   f"than {MAX_SITE_DEVIATION_NN_FRACTION} of the nearest-neighbour distance {nn_ideal:.3g} of "
+                   "that structure")
     if why is not None:
         raise NoLatticeSymmetryError(
             f"no lattice symmetry in {used} (nearest-neighbour distance {d_nn:.3g}, tolerance {symprec:.3g}): "
             f"{why}. An amorphous or disordered structure?")
-    dev = np.linalg.norm(_mic(mean - ideal, cell, pbc), axis=-1)
-    nn_ideal = float(_nn_distances(ideal, cell, pbc).min())
     rms = float(np.sqrt(np.mean(np.sum(_displacements(R[frames], ideal, cell, pbc) ** 2, axis=-1))))
     return CrystalReference(ideal, mean, frames, n, group, float(symprec), nn_ideal, float(dev.max()), rms)
