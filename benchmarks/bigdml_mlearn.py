@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, SHARED, peak_rss_gb, run_child, write_table  # noqa: E402
+from _common import RESULTS, SHARED, machine, peak_rss_gb, run_child, write_table  # noqa: E402
 
 CACHE = RESULTS / "bigdml_mlearn_cpu.json"
 BLOCKS = {"Si": 64, "Ge": 64, "Mo": 54, "Li": 54}
@@ -40,6 +40,8 @@ SIZES = (10, 20, 50, 80)
 POOL = 80
 GRIDS = {"none": (2.0, 4.0, 8.0, 16.0), "auto": (4.0, 8.0, 16.0)}
 CV_N = {"none": 20, "auto": 10}
+#: where the runs of the first session (which recorded no machine) were measured
+EARLIER_MACHINE = "Intel(R) Xeon(R) Processor @ 2.60GHz, 2 cores, 24 GiB RAM"
 LIQUID_RMS = 2.0  # Å: rms displacement from the nearest crystal frame above which a frame is molten
 
 
@@ -106,15 +108,26 @@ def worker(el, method, n, sigma, energy):
     print(json.dumps(out))
 
 
-def runs(el, queue, sigma=None):
-    """(method, n, energy) runs of a queue, in order; the CV run of each method comes first."""
+def sizes_of(el):
+    """Training-set sizes of a block (its pool's size where that is below the largest)."""
     _, pool, _, _ = load_block(el)
-    sizes = [n for n in SIZES if n <= len(pool)] + ([len(pool)] if len(pool) < SIZES[-1] else [])
-    if queue == "none":
-        return ([("mean", n, "-") for n in sizes] + [("none", CV_N["none"], "E")]
-                + [("none", n, e) for n in sizes for e in ("E", "c")])
-    first = [] if sigma else [("auto", CV_N["auto"], "E")]
-    return first + [("auto", 10, "E"), ("translations", 10, "E"), ("auto", 10, "c"), ("auto", 20, "E")]
+    return [n for n in SIZES if n <= len(pool)] + ([len(pool)] if len(pool) < SIZES[-1] else [])
+
+
+def plan(blocks, queue):
+    """(block, method, n, energy) runs in order: the sigma searches, then the learning curves size by size
+    across the blocks (so a partial run covers every block), then the cost and energy-label checks."""
+    methods = {"none": ("mean", "none"), "auto": ("auto", "translations"), "all": ("mean", "none", "auto",
+                                                                                 "translations")}[queue]
+    sizes = {el: sizes_of(el) for el in blocks}
+    out = [(el, "mean", n, "-") for el in blocks for n in sizes[el]]
+    out += [(el, m, CV_N[m], "E") for m in ("none", "auto") for el in blocks]
+    for n in SIZES + (66,):
+        for el in blocks:
+            if n in sizes[el]:
+                out += [(el, "none", n, "E"), (el, "auto", n, "E"), (el, "none", n, "c")]
+    out += [(el, m, 10, e) for el in blocks for m, e in (("translations", "E"), ("auto", "c"))]
+    return [r for r in out if r[1] in methods]
 
 
 def symmetry_survey(blocks):
@@ -138,22 +151,21 @@ def symmetry_survey(blocks):
 
 
 def run_queue(blocks, queue, cache, auto_sigma=None):
-    for el in blocks:
-        for method, n, energy in runs(el, queue, auto_sigma):
-            key = f"{el}|{method}|{n}|{energy}"
-            if key in cache:
-                continue
-            base = "auto" if method in ("auto", "translations") else method
-            cv_key = f"{el}|{base}|{CV_N.get(base)}|E"
-            sigma = "cv" if key == cv_key else cache.get(cv_key, {}).get("sigma", "cv")
-            if base == "auto" and auto_sigma:
-                sigma = auto_sigma
-            res, wall = run_child([__file__, "--worker", el, method, str(n), str(sigma), energy])
-            res["wall_s"] = wall
-            cache = json.loads(CACHE.read_text()) if CACHE.exists() else {}
-            cache[key] = res
-            CACHE.write_text(json.dumps(cache, indent=1))
-            print(key, {k: v for k, v in res.items() if k not in ("symmetry", "warnings")}, flush=True)
+    for el, method, n, energy in plan(blocks, queue):
+        key = f"{el}|{method}|{n}|{energy}"
+        if key in cache:
+            continue
+        base = "auto" if method in ("auto", "translations") else method
+        cv_key = f"{el}|{base}|{CV_N.get(base)}|E"
+        sigma = "cv" if key == cv_key else cache.get(cv_key, {}).get("sigma", "cv")
+        if base == "auto" and auto_sigma:
+            sigma = auto_sigma
+        res, wall = run_child([__file__, "--worker", el, method, str(n), str(sigma), energy])
+        res.update(wall_s=wall, machine=machine())
+        cache = json.loads(CACHE.read_text()) if CACHE.exists() else {}
+        cache[key] = res
+        CACHE.write_text(json.dumps(cache, indent=1))
+        print(key, {k: v for k, v in res.items() if k not in ("symmetry", "warnings")}, flush=True)
 
 
 def _f(x, fmt=".1f"):
@@ -206,6 +218,11 @@ def table(cache):
         "process's peak RSS.",
         "Command: `OMP_NUM_THREADS=1 python benchmarks/bigdml_mlearn.py --blocks Si Ge Mo Li --queue none`, "
         "`... --queue auto`, then `--table`."]
+    machines = {}
+    for key, r in cache.items():
+        machines.setdefault(r.get("machine", EARLIER_MACHINE), []).append(key.replace("|", " "))
+    if len(machines) > 1:
+        notes += [f"Measured on {m}: {', '.join(keys)}." for m, keys in machines.items()]
     write_table("bigdml_mlearn_cpu", header, rows, intro + [""] + notes)
 
 
@@ -213,7 +230,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--worker", nargs=5, metavar=("BLOCK", "METHOD", "N", "SIGMA", "ENERGY"))
     ap.add_argument("--blocks", nargs="+", default=list(BLOCKS), choices=list(BLOCKS))
-    ap.add_argument("--queue", choices=["none", "auto"])
+    ap.add_argument("--queue", choices=["none", "auto", "all"])
     ap.add_argument("--auto-sigma", type=float, help="BIGDML's sigma, instead of cross-validating it")
     ap.add_argument("--symmetry", action="store_true", help="survey the reference of each training set")
     ap.add_argument("--table", action="store_true")

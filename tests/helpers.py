@@ -78,3 +78,32 @@ def wigner_from_sh(Q, l, n=64, seed=0):
     Y = spherical_harmonics(torch.from_numpy(u), l)[l - 1].numpy()
     YQ = spherical_harmonics(torch.from_numpy(u @ Q.T), l)[l - 1].numpy()
     return np.linalg.lstsq(Y, YQ, rcond=None)[0].T
+
+
+# ---------------------------------------------------------------- a synthetic CG system (tests/coarse_graining)
+# 3 beads with a known potential of two bond lengths (double well in r01, coupled to r12) plus an angle term
+def cg_potential(R):
+    """U(R) for R (n, 3, 3) (torch): 4 (r1-1.5)^2 (r1-2.5)^2 + 2 (r2-2)^2 + 1.5 r1 r2 + 3 (r02-3.2)^2."""
+    d = lambda i, j: torch.linalg.vector_norm(R[:, i] - R[:, j], dim=-1)  # noqa: E731
+    r1, r2, r3 = d(0, 1), d(1, 2), d(0, 2)
+    return 4.0 * (r1 - 1.5) ** 2 * (r1 - 2.5) ** 2 + 2.0 * (r2 - 2.0) ** 2 + 1.5 * r1 * r2 + 3.0 * (r3 - 3.2) ** 2
+
+
+def cg_energy_forces(R):
+    """Exact energies (n,) and forces (n, 3, 3) of positions R (n, 3, 3) (numpy)."""
+    Rt = torch.tensor(np.asarray(R, dtype=np.float64), requires_grad=True)
+    E = cg_potential(Rt)
+    return E.detach().numpy(), -torch.autograd.grad(E.sum(), Rt)[0].numpy()
+
+
+def cg_frames(n, seed):
+    """n random geometries (r01 in [1.3, 2.7], r12 in [1.5, 2.5], angle 100-150 degrees, random rotation and
+    translation) and their exact (mean) forces."""
+    rng = np.random.default_rng(seed)
+    r1, r2 = rng.uniform(1.3, 2.7, n), rng.uniform(1.5, 2.5, n)
+    th = np.radians(rng.uniform(100, 150, n))
+    R = np.zeros((n, 3, 3))
+    R[:, 0, 0], R[:, 2, 0], R[:, 2, 1] = r1, r2 * np.cos(th), r2 * np.sin(th)
+    Q = np.linalg.qr(rng.normal(size=(n, 3, 3)))[0]
+    R = np.einsum("nij,naj->nai", Q, R) + rng.normal(size=(n, 1, 3))
+    return R, cg_energy_forces(R)[1]

@@ -253,7 +253,7 @@ class GDMLRegressor(BaseEstimator):
         perms = self._resolve_perms(R, z)
         desc = self._make_descriptor(n_atoms)
         x, g = desc.transform(torch.from_numpy(R))  # once per fit: solver, coefficients and constant use it
-        dp = torch.from_numpy(permutation_desc_index(perms))
+        dp = torch.from_numpy(self._desc_perms(perms))
         policy = self.fit_policy()
         with_E = E is not None and self.use_E and self.use_E_cstr is not False
         solver = policy.solver(self.solver, F.size + (n_train if with_E else 0))
@@ -298,6 +298,10 @@ class GDMLRegressor(BaseEstimator):
         """The descriptor of this estimator's geometries (subclasses: periodic ones)."""
         return InverseDistanceDescriptor(n_atoms)
 
+    def _desc_perms(self, perms):
+        """Descriptor index permutations (n_perms, D) of atom permutations `perms` (subclasses: other descriptors)."""
+        return permutation_desc_index(perms)
+
     def _resolve_perms(self, R, z):
         if isinstance(self.perms, str):
             if self.perms == "none":
@@ -329,7 +333,7 @@ class GDMLRegressor(BaseEstimator):
         check_is_fitted(self, "R_d_desc_alpha_")
         if getattr(self, "_predictor", None) is None:
             self._predictor = GDMLPredictor(
-                self.R_desc_, self.R_d_desc_alpha_, permutation_desc_index(self.perms_), self.sigma,
+                self.R_desc_, self.R_d_desc_alpha_, self._desc_perms(self.perms_), self.sigma,
                 self.c_, self.n_atoms_, alphas_E=self.alphas_E_, device=self.device,
                 descriptor=self._make_descriptor(self.n_atoms_),
             )

@@ -17,13 +17,20 @@ import torch
 from ..distributed import group
 from ..distributed.sharded import ShardedHessianOperator
 from ..exceptions import ConvergenceError, ConvergenceWarning, NotPSDError, PerformanceWarning
+from ..descriptors import InverseDistanceDescriptor
 from ..kernels.dense import assemble_kernel
+from ..kernels.dense_pairs import assemble_pair_kernel
 from ..kernels.operator import HessianKernelOperator
 from ..preconditioners import make_preconditioner
 from ..solvers import cholesky_factor_inplace, cholesky_solve
 from ..solvers.pcg import pcg
 
 __all__ = ["closed_form", "pcg_fit"]
+
+#: Permutations from which the closed form contracts the pair descriptors' sparse Jacobians instead of dense ones
+#: (benchmarks/dense_kernel.py: 9-11x faster with the 1536-2592 operations of BIGDML supercells, at about 32
+#: the two break even; with molecules' few permutations the dense Jacobians are faster).
+PAIR_KERNEL_PERMS = 32
 
 #: Parameters that may differ between the processes of one distributed fit.
 _PER_PROCESS = ("progress", "device", "checkpoint")
@@ -38,9 +45,11 @@ def closed_form(est, R, desc, x, g, dp, F, y_vec, use_E_cstr, policy):
     """
     n, n_atoms = F.shape[:2]
     frame = desc.internal_frame(torch.from_numpy(R))
+    pairs = _pair_structure(desc, dp)
     if frame is None:  # some geometry linear: solve in full Cartesian space
-        return _factor_and_solve(est, x, desc.jacobian(g), dp, y_vec, use_E_cstr, policy)
-    JQ = desc.jacobian_times(g, frame.basis())
+        J = (g, pairs) if pairs else desc.jacobian(g)
+        return _factor_and_solve(est, x, J, dp, y_vec, use_E_cstr, policy)
+    JQ = (g, pairs, frame.basis()) if pairs else desc.jacobian_times(g, frame.basis())
     yF = frame.project(torch.from_numpy(F.reshape(n, -1))).reshape(-1).numpy()
     y_red = np.concatenate([yF, y_vec[n * n_atoms * 3:]])
     beta, info = _factor_and_solve(est, x, JQ, dp, y_red, use_E_cstr, policy)
@@ -48,6 +57,25 @@ def closed_form(est, R, desc, x, g, dp, F, y_vec, use_E_cstr, policy):
     alpha_F = frame.lift(torch.from_numpy(beta[:n * r].reshape(n, r))).reshape(-1).numpy()
     info["internal_dof"] = r
     return np.concatenate([alpha_F, beta[n * r:]]), info
+
+
+def _pair_structure(desc, dp):
+    """The atom pairs (alpha, beta) of the hand-derived inverse distances, whose sparse Jacobians the closed form
+    contracts without forming them (:mod:`gdmlkit.kernels.dense_pairs`), where that is the faster path
+    (``PAIR_KERNEL_PERMS``); None otherwise."""
+    if not isinstance(desc, InverseDistanceDescriptor):
+        return None
+    return desc._pairs("cpu") if len(dp) >= PAIR_KERNEL_PERMS else None
+
+
+def _assemble(est, x, J, dp, use_E_cstr, K):
+    """Fill the lower triangle of K; J: a dense (n, D, r) Jacobian, or (g, pairs[, basis]) of a pair descriptor."""
+    if isinstance(J, tuple):
+        g, pairs, *basis = J
+        assemble_pair_kernel(x, g, pairs, dp, est.sigma, basis=basis[0] if basis else None, use_E=use_E_cstr,
+                             out=K, lower_only=True, progress=est.progress)
+    else:
+        assemble_kernel(x, J, dp, est.sigma, use_E=use_E_cstr, out=K, lower_only=True, progress=est.progress)
 
 
 def _factor_and_solve(est, x, J, dp, y_vec, use_E_cstr, policy):
@@ -59,7 +87,7 @@ def _factor_and_solve(est, x, J, dp, y_vec, use_E_cstr, policy):
     jitter = 0.0
     t0 = time.perf_counter()
     for attempt in range(6):
-        assemble_kernel(x, J, dp, est.sigma, use_E=use_E_cstr, out=K, lower_only=True, progress=est.progress)
+        _assemble(est, x, J, dp, use_E_cstr, K)
         t1 = time.perf_counter()
         scale = float(np.mean(np.abs(K[diag, diag])))
         K[diag, diag] += est.lam + jitter

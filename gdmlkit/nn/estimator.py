@@ -10,6 +10,7 @@ from ..model_format import load_model, register_estimator, write_model_file
 from ..units import energy_units_to_eV, length_units_to_A, normalize_energy_unit, normalize_length_unit
 from ..utils.validation import check_atomic_numbers, check_energies, check_forces, check_positions, check_scalar
 from . import training
+from .cgnet import CGNet
 from .schnet import SchNet
 from .so3krates import SO3krates
 from .spookynet import BOHR_A, COULOMB_CONSTANT_EV_A, SpookyNet
@@ -17,7 +18,7 @@ from .spookynet import BOHR_A, COULOMB_CONSTANT_EV_A, SpookyNet
 __all__ = ["NNRegressor", "MODELS"]
 
 #: architecture name -> torch module class
-MODELS = {"schnet": SchNet, "spookynet": SpookyNet, "so3krates": SO3krates}
+MODELS = {"schnet": SchNet, "spookynet": SpookyNet, "so3krates": SO3krates, "cgnet": CGNet}
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 # fitted scalars written to the meta of a model file
 _SAVED = ("element_energies_", "energy_scale_", "energy_unit_", "length_unit_", "charge_", "spin_", "history_",
@@ -30,8 +31,8 @@ class NNRegressor(BaseEstimator):
 
     Parameters
     ----------
-    model : {'schnet', 'spookynet', 'so3krates'}, default='schnet'
-        Architecture (see :mod:`gdmlkit.nn`).
+    model : {'schnet', 'spookynet', 'so3krates', 'cgnet'}, default='schnet'
+        Architecture (see :mod:`gdmlkit.nn`; 'cgnet' for coarse-grained bead chains).
     model_options : dict, optional
         Extra keyword arguments of the architecture (``n_features``, ``n_interactions``,
         ``n_rbf``; ``l_max``, ``n_heads`` for SO3krates ...).
@@ -39,7 +40,8 @@ class NNRegressor(BaseEstimator):
         Neighbour cutoff, in the training length unit.
     energy_weight : float, default=0.01
         rho in the loss rho * MSE(E) + (1 - rho) * MSE(F), both standardised by the
-        force scale. In [0, 1].
+        force scale. In [0, 1]. 0 trains on forces only, and the data may then lack energies
+        (coarse-grained force matching): energies are then predicted up to a constant.
     learning_rate : float, default=5e-4
         Initial Adam learning rate.
     batch_size : int, default=16
@@ -152,8 +154,9 @@ class NNRegressor(BaseEstimator):
             raise RuntimeError(f"device={self.device!r} but CUDA is not available here; use device='cpu'.")
 
     @staticmethod
-    def _unpack(X, y, E, z, energy_unit, length_unit, cell, pbc):
-        """Accept a Dataset or arrays; return a dict of validated training arrays and units."""
+    def _unpack(X, y, E, z, energy_unit, length_unit, cell, pbc, forces_only=False):
+        """Accept a Dataset or arrays; return a dict of validated training arrays and units (with
+        `forces_only`, missing energies are zeros)."""
         if hasattr(X, "R") and hasattr(X, "z") and hasattr(X, "energy_unit"):
             if any(a is not None for a in (y, E, z, cell)):
                 raise ValueError("Pass either a Dataset or arrays (R, F, E=..., z=...), not both.")
@@ -165,9 +168,11 @@ class NNRegressor(BaseEstimator):
                 raise ValueError("z (atomic numbers, shape (n_atoms,)) is required when fitting on arrays: "
                                  "fit(R, F, E=E, z=z).")
         R = check_positions(R)
+        if E is None and F is not None and forces_only:
+            E = np.zeros(R.shape[0])
         if F is None or E is None:
             raise ValueError(f"The training data lacks {'forces' if F is None else 'energies'}; the networks are "
-                             "trained on both energies and forces.")
+                             "trained on both energies and forces (on forces only with energy_weight=0).")
         out = {"R": R, "F": check_forces(F, R.shape), "E": check_energies(E, R.shape[0]),
                "z": check_atomic_numbers(z, n_atoms=R.shape[1]), "cell": None, "pbc": None,
                "energy_unit": None if energy_unit is None else normalize_energy_unit(energy_unit),
@@ -267,7 +272,7 @@ class NNRegressor(BaseEstimator):
         self
         """
         self._check_params()
-        data = self._unpack(X, y, E, z, energy_unit, length_unit, cell, pbc)
+        data = self._unpack(X, y, E, z, energy_unit, length_unit, cell, pbc, forces_only=self.energy_weight == 0)
         n = data["R"].shape[0]
         charge, spin = self._electronic_state(charge, spin, n)
         train, val = training.split(self, data, charge, spin, valid)

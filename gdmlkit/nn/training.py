@@ -41,7 +41,7 @@ def split(est, data, charge, spin, valid):
     full = {k: data[k] for k in keys}
     full["charge"], full["spin"] = charge, spin
     if valid is not None:
-        v = est._unpack(valid, None, None, None, None, None, None, None)
+        v = est._unpack(valid, None, None, None, None, None, None, None, forces_only=est.energy_weight == 0)
         if not np.array_equal(v["z"], data["z"]):
             raise ValueError("valid holds different atoms (or order) than the training data.")
         if (v["energy_unit"], v["length_unit"]) != (data["energy_unit"], data["length_unit"]):
