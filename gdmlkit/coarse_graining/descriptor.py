@@ -24,13 +24,22 @@ def chain_quadruples(n_beads):
     return np.array([[i, i + 1, i + 2, i + 3] for i in range(n_beads - 3)], dtype=np.int64).reshape(-1, 4)
 
 
-def _features(R, a, b, quads, weight):
-    """Inverse distances (D_pairs,) and weighted signed volumes (n_quads,) of one geometry R (n_atoms, 3)."""
-    x = 1.0 / torch.linalg.vector_norm(R[a] - R[b], dim=-1)
-    b1, b2, b3 = (R[quads[:, 1]] - R[quads[:, 0]], R[quads[:, 2]] - R[quads[:, 1]], R[quads[:, 3]] - R[quads[:, 2]])
-    vol = (b1 * torch.linalg.cross(b2, b3, dim=-1)).sum(-1)
-    norms = torch.linalg.vector_norm(b1, dim=-1) * torch.linalg.vector_norm(b2, dim=-1) * torch.linalg.vector_norm(b3, dim=-1)
-    return torch.cat([x, weight * vol / norms])
+def _signed_volumes(R, quads):
+    """Signed volumes t (n, n_quads) of positions R (n, n_atoms, 3) and their gradients (n, n_quads, 4, 3)
+    with respect to the quadruple's beads: with V = b1 . (b2 x b3) and N = |b1| |b2| |b3|,
+    dt/db_i = (dV/db_i) / N - t b_i / |b_i|^2, dV/db1 = b2 x b3, dV/db2 = b3 x b1, dV/db3 = b1 x b2."""
+    P = R[:, quads]  # (n, q, 4, 3)
+    b = P[:, :, 1:] - P[:, :, :-1]  # (n, q, 3, 3): b1, b2, b3
+    b1, b2, b3 = b.unbind(2)
+    dV = torch.stack([torch.linalg.cross(b2, b3, dim=-1), torch.linalg.cross(b3, b1, dim=-1),
+                      torch.linalg.cross(b1, b2, dim=-1)], 2)
+    sq = (b * b).sum(-1)  # (n, q, 3)
+    N = torch.sqrt(sq.prod(-1))
+    t = (b1 * dV[:, :, 0]).sum(-1) / N
+    db = dV / N[..., None, None] - t[..., None, None] * b / sq[..., None]
+    zero = torch.zeros_like(db[:, :, :1])
+    dP = torch.cat([zero, db], 2) - torch.cat([db, zero], 2)  # b_k = P_{k+1} - P_k
+    return t, dP
 
 
 class ChiralInverseDistanceDescriptor:
@@ -57,6 +66,8 @@ class ChiralInverseDistanceDescriptor:
         if q.ndim != 2 or q.shape[1] != 4 or (q.size and (q.min() < 0 or q.max() >= self.n_atoms)):
             raise ValueError(f"quadruples must be an int array (n_quads, 4) of bead indices < {self.n_atoms}; "
                              f"got shape {q.shape}.")
+        if any(len(set(row)) < 4 for row in q.tolist()):
+            raise ValueError(f"Each quadruple needs 4 distinct beads; got {q.tolist()}.")
         self.quadruples = torch.from_numpy(q)
         self.weight = float(weight)
 
@@ -67,16 +78,15 @@ class ChiralInverseDistanceDescriptor:
 
     def transform(self, R):
         """Descriptor x (n, D) and dense Jacobian g (n, D, n_atoms, 3) of positions R (n, n_atoms, 3)."""
-        self._inv.transform(R)  # raises on coincident beads
-        a, b = self._inv._pairs(R.device)
+        x_inv, g_inv = self._inv.transform(R)
+        n, D = x_inv.shape
         q = self.quadruples.to(R.device)
-
-        def f(r):
-            return _features(r, a, b, q, self.weight)
-
-        x = torch.vmap(f)(R)
-        g = torch.vmap(torch.func.jacrev(f))(R)
-        return x, g
+        t, dP = _signed_volumes(R, q)
+        g = torch.zeros(n, self.dim, self.n_atoms, 3, dtype=R.dtype, device=R.device)
+        g[:, :D] = self._inv.jacobian(g_inv).view(n, D, self.n_atoms, 3)
+        rows = torch.arange(D, self.dim, device=R.device)[:, None].expand(-1, 4)
+        g[:, rows, q] = self.weight * dP
+        return torch.cat([x_inv, self.weight * t], 1), g
 
     def jvp(self, g, V):
         """``J V``: (n, n_atoms, 3, *k) -> (n, D, *k)."""

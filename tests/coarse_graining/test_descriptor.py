@@ -80,3 +80,5 @@ def test_chiral_gdml_rejects_permutations():
 def test_bad_quadruples():
     with pytest.raises(ValueError, match="quadruples must be an int array"):
         ChiralInverseDistanceDescriptor(5, quadruples=[[0, 1, 2, 7]])
+    with pytest.raises(ValueError, match="4 distinct beads"):
+        ChiralInverseDistanceDescriptor(5, quadruples=[[0, 1, 2, 1]])
