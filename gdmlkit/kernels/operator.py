@@ -109,10 +109,7 @@ class HessianKernelOperator(KernelOperator):
         D = self.x.shape[1]
         self.XP = self.x[:, self.dp].reshape(-1, D)
         self.symmetric = pair_symmetry and self.backend == "torch" and SymmetricHessianPairs.applies(self.dp)
-        if self.symmetric:
-            self.pairs = SymmetricHessianPairs(self.x, self.dp, self.sigma, block=tile_rows)
-        else:
-            self.pairs = HessianPairs(self.XP, self.sigma)
+        self.pairs = self._make_pairs(tile_rows)
         self.tile_rows = tile_rows or min(self.n_train, self.pairs.rows)
         if cache_coefficients and self.backend != "torch":
             raise ValueError("cache_coefficients=True needs backend='torch' (KeOps recomputes them on the fly).")
@@ -122,6 +119,25 @@ class HessianKernelOperator(KernelOperator):
         elif cache_coefficients:
             self._coef = [self.pairs.coefficients(self.x[s:s + self.tile_rows])
                           for s in range(0, self.n_train, self.tile_rows)]
+
+    # Hooks of the base kernel (Matérn-5/2 here; AutodiffKernelOperator takes any radial kernel).
+    def _make_pairs(self, tile_rows):
+        """The tiled pair products: symmetric (each block pair once) or plain."""
+        if self.symmetric:
+            return SymmetricHessianPairs(self.x, self.dp, self.sigma, block=tile_rows)
+        return HessianPairs(self.XP, self.sigma)
+
+    def _coefficients(self, dist):
+        """Hessian coefficients (a, b) at descriptor distances `dist`."""
+        return matern52_coefficients(dist, self.sigma)
+
+    def _force_blocks(self, x1, J1, x2P, J2P):
+        """Dense force-force blocks of rows (x1, J1) against permuted columns (x2P, J2P)."""
+        return kernel_blocks(x1, J1, x2P, J2P, self.sigma)["FF"]
+
+    def _assemble(self, x, J):
+        """The dense kernel (numpy) of descriptors x and Jacobians J."""
+        return assemble_kernel(x, J, self.dp.cpu(), self.sigma)
 
     @property
     def cached_bytes(self):
@@ -240,7 +256,7 @@ class HessianKernelOperator(KernelOperator):
                 pos_r = (inv_r[sel_r] - rs) * c + rows[sel_r] % c
                 gr = geo_r[rs:rs + step_r]
                 if dense:
-                    blk = kernel_blocks(self.x[gr], self.jacobian(gr), xc, UP, self.sigma)["FF"]
+                    blk = self._force_blocks(self.x[gr], self.jacobian(gr), xc, UP)
                 else:
                     blk = self._pair_columns(gr, xc, UP).reshape(len(gr) * c, len(gc) * c)
                 blk = blk.index_select(0, pos_r).index_select(1, pos_c)
@@ -259,7 +275,7 @@ class HessianKernelOperator(KernelOperator):
         """Kernel block of row geometries gr (m,) against column geometries with permuted descriptors
         xc (g, P, D) and descriptor columns UP (g, P, D, c): (m, c, g * c)."""
         diff = self.x[gr][:, None, None, :] - xc[None]  # (m, g, P, D)
-        a, b = matern52_coefficients(torch.linalg.vector_norm(diff, dim=-1), self.sigma)  # (m, g, P)
+        a, b = self._coefficients(torch.linalg.vector_norm(diff, dim=-1))  # (m, g, P)
         proj = torch.einsum("mjpd,jpdk->mjpk", diff, UP) * b[..., None]
         Y = torch.einsum("mjp,jpdk->mdjk", a, UP) - torch.einsum("mjpd,mjpk->mdjk", diff, proj)
         return self.from_descriptor(Y.reshape(len(gr), self.x.shape[1], -1), gr)
@@ -273,7 +289,7 @@ class HessianKernelOperator(KernelOperator):
             geoms = slice(s, min(s + step, self.n_train))
             J, x = self.jacobian(geoms), self.x[geoms]
             diff = x[:, None, :] - x[:, self.dp]  # (g, P, D)
-            a, b = matern52_coefficients(torch.linalg.vector_norm(diff, dim=-1), self.sigma)  # (g, P)
+            a, b = self._coefficients(torch.linalg.vector_norm(diff, dim=-1))  # (g, P)
             JP = J[:, self.dp, :]  # (g, P, D, c)
             term1 = torch.einsum("np,npk->nk", a, torch.einsum("ndk,npdk->npk", J, JP))
             u = torch.einsum("ndk,npd->npk", J, diff)
@@ -284,7 +300,7 @@ class HessianKernelOperator(KernelOperator):
 
     def to_dense(self):
         """The full matrix K + lam I as a numpy array (small problems and tests only)."""
-        K = assemble_kernel(self.x.cpu(), self.jacobian().cpu(), self.dp.cpu(), self.sigma)
+        K = self._assemble(self.x.cpu(), self.jacobian().cpu())
         K[np.diag_indices_from(K)] += self.lam
         return K
 

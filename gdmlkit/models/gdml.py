@@ -5,7 +5,8 @@ import warnings
 import numpy as np
 import torch
 
-from ..descriptors import InverseDistanceDescriptor
+from ..descriptors import InverseDistanceDescriptor, descriptor_permutations
+from ..kernels.radial import make_kernel
 from ..preconditioners import PRECONDITIONERS
 from ..symmetry import find_permutations, permutation_desc_index, validate_permutations
 from ..units import normalize_energy_unit, normalize_length_unit
@@ -102,6 +103,12 @@ class GDMLRegressor(BaseEstimator):
         Torch device for PCG and prediction ('cpu', 'cuda', 'cuda:1', ...).
     progress : bool, default=False
         Show progress bars on long steps.
+    descriptor : AutodiffDescriptor, optional
+        Descriptor of the geometries, e.g. :class:`~gdmlkit.descriptors.MorseDescriptor` (Jacobians by
+        automatic differentiation; see the guide on AD kernels). Default: the hand-derived inverse distances.
+    kernel : RadialKernel or {'matern52', 'gaussian'}, optional
+        Base kernel k(x, x') = kappa(|x - x'|) whose Hessian coefficients come from automatic
+        differentiation (:mod:`gdmlkit.kernels.radial`). Default: the hand-derived Matérn-5/2.
 
     Attributes
     ----------
@@ -144,7 +151,7 @@ class GDMLRegressor(BaseEstimator):
                  use_E_cstr=False, solver="auto", preconditioner="random", preconditioner_options=None,
                  n_inducing="auto", rank_constant=36.0, tol=1e-6, max_iter=None, backend="auto",
                  cache_coefficients="auto", max_memory=None, checkpoint=None, random_state=None, device="cpu",
-                 progress=False):
+                 progress=False, descriptor=None, kernel=None):
         self.sigma = sigma
         self.lam = lam
         self.perms = perms
@@ -165,6 +172,8 @@ class GDMLRegressor(BaseEstimator):
         self.random_state = random_state
         self.device = device
         self.progress = progress
+        self.descriptor = descriptor
+        self.kernel = kernel
 
     # ------------------------------------------------------------------ inputs
     def _check_params(self):
@@ -193,6 +202,11 @@ class GDMLRegressor(BaseEstimator):
         if self.checkpoint is not None and self.solver == "cholesky":
             raise ValueError("checkpoint is a PCG checkpoint; the closed form (solver='cholesky') has no "
                              "iterations to resume. Use solver='pcg' (or 'auto') or drop checkpoint.")
+        if self.kernel is not None:
+            make_kernel(self.kernel)
+        if self.descriptor is not None and self.is_periodic:
+            raise ValueError(f"{type(self).__name__} builds its minimum-image descriptor from the cell; for another "
+                             "periodic descriptor use GDMLRegressor(descriptor=MinimumImageDescriptor(...)).")
 
     @staticmethod
     def _unpack(X, y, E, z, energy_unit, length_unit):
@@ -240,7 +254,7 @@ class GDMLRegressor(BaseEstimator):
         self
         """
         self._check_params()
-        if getattr(X, "is_periodic", False) and not self.is_periodic:
+        if getattr(X, "is_periodic", False) and not (self.is_periodic or getattr(self.descriptor, "is_periodic", False)):
             raise ValueError("The dataset is periodic (it has a cell with pbc); GDMLRegressor would ignore the "
                              "periodic images. Use BIGDMLRegressor, or drop the cell for a molecule or cluster.")
         R, F, E, z, energy_unit, length_unit = self._unpack(X, y, E, z, energy_unit, length_unit)
@@ -296,11 +310,21 @@ class GDMLRegressor(BaseEstimator):
 
     def _make_descriptor(self, n_atoms):
         """The descriptor of this estimator's geometries (subclasses: periodic ones)."""
-        return InverseDistanceDescriptor(n_atoms)
+        if self.descriptor is None:
+            return InverseDistanceDescriptor(n_atoms)
+        if self.descriptor.n_atoms != n_atoms:
+            raise ValueError(f"descriptor is for {self.descriptor.n_atoms} atoms but the geometries have {n_atoms}.")
+        return self.descriptor
 
     def _desc_perms(self, perms):
         """Descriptor index permutations (n_perms, D) of atom permutations `perms` (subclasses: other descriptors)."""
+        if self.descriptor is not None:
+            return descriptor_permutations(self.descriptor, perms)
         return permutation_desc_index(perms)
+
+    def base_kernel(self):
+        """The base kernel object of the AD path, or None for the hand-derived Matérn-5/2."""
+        return None if self.kernel is None else make_kernel(self.kernel)
 
     def _resolve_perms(self, R, z):
         if isinstance(self.perms, str):
@@ -335,7 +359,7 @@ class GDMLRegressor(BaseEstimator):
             self._predictor = GDMLPredictor(
                 self.R_desc_, self.R_d_desc_alpha_, self._desc_perms(self.perms_), self.sigma,
                 self.c_, self.n_atoms_, alphas_E=self.alphas_E_, device=self.device,
-                descriptor=self._make_descriptor(self.n_atoms_),
+                descriptor=self._make_descriptor(self.n_atoms_), kernel=self.base_kernel(),
             )
         return self._predictor
 

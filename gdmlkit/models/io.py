@@ -7,6 +7,8 @@ The file layout and the dispatch on load are :mod:`gdmlkit.model_format`'s.
 import numpy as np
 
 from ..base import check_is_fitted
+from ..descriptors import make_descriptor
+from ..kernels.radial import make_kernel
 from ..model_format import load_model, register_importer, write_model_file
 from ..units import normalize_energy_unit, normalize_length_unit
 
@@ -18,12 +20,18 @@ _ARRAY_PARAMS = ("perms", "reference")  # constructor parameters that may be arr
 
 
 def save_model(model, path):
-    """Save a fitted :class:`GDMLRegressor` or :class:`BIGDMLRegressor` to `path` (.npz, no pickle, atomic)."""
+    """Save a fitted :class:`GDMLRegressor` or :class:`BIGDMLRegressor` to `path` (.npz, no pickle, atomic).
+
+    A custom descriptor or kernel is saved by name and parameters when it is a built-in one; a
+    user-written one raises TypeError (the file could not rebuild it)."""
     check_is_fitted(model, "R_d_desc_alpha_")
     params = model.get_params()
     for name in _ARRAY_PARAMS:
         if name in params and params[name] is not None and not isinstance(params[name], str):
             params[name] = np.asarray(params[name]).tolist()
+    for name in ("descriptor", "kernel"):  # AD path: built-in descriptors and kernels by name and parameters
+        if params.get(name) is not None and not isinstance(params[name], str):
+            params[name] = params[name].spec()
     arrays = {name: np.asarray(getattr(model, name)) for name in _ARRAYS}
     for name in _OPTIONAL_ARRAYS:
         if getattr(model, name, None) is not None:
@@ -46,6 +54,10 @@ def restore_model(cls, data, meta, device):
         if params.get(name) is not None and not isinstance(params[name], str):
             params[name] = np.asarray(params[name], dtype=np.int64 if name == "perms" else np.float64)
     params["device"] = device
+    if params.get("descriptor") is not None:
+        params["descriptor"] = make_descriptor(params["descriptor"])
+    if isinstance(params.get("kernel"), dict):
+        params["kernel"] = make_kernel(params["kernel"])
     model = cls(**params)
     for name in _ARRAYS + _OPTIONAL_ARRAYS:
         setattr(model, name, data.get(name))

@@ -17,6 +17,7 @@ import torch
 
 from ..descriptors import InverseDistanceDescriptor
 from ..kernels.matern import HessianPairs
+from ..kernels.radial import RadialPairs
 from ..utils.validation import check_device
 
 __all__ = ["GDMLPredictor"]
@@ -44,10 +45,12 @@ class GDMLPredictor:
     dtype : torch.dtype
     descriptor : descriptor object, optional
         Maps positions to (x, g) (default: molecular inverse distances of `n_atoms`).
+    kernel : RadialKernel, optional
+        Base kernel (default: the hand-derived Matérn-5/2).
     """
 
     def __init__(self, x_train, w_train, desc_perms, sigma, c, n_atoms, alphas_E=None,
-                 device="cpu", dtype=torch.float64, descriptor=None):
+                 device="cpu", dtype=torch.float64, descriptor=None, kernel=None):
         self.device = check_device(device)
         self.dtype = dtype
         self.sigma = float(sigma)
@@ -60,7 +63,8 @@ class GDMLPredictor:
         self.XP = t(x_train)[:, dp].reshape(n * P, D)
         self.WP = t(w_train)[:, dp].reshape(n * P, D)
         self.XP_WP = (self.XP * self.WP).sum(1)
-        self.pairs = HessianPairs(self.XP, self.sigma)
+        self.kernel = kernel
+        self.pairs = HessianPairs(self.XP, self.sigma) if kernel is None else RadialPairs(self.XP, kernel, self.sigma)
         self.aE = None if alphas_E is None else t(alphas_E).repeat_interleave(P)
 
     def _batch(self, R):
