@@ -79,7 +79,7 @@ def fit(method, N, M, R, F, feats, cached, cv_from):
     t0 = time.perf_counter()
     if method == "ensemble":
         sigma, lam = SIGMAS, LAMS
-        if cv_from is not None:
+        if cv_from is not None and f"ensemble:{N}:{M}" in cv_from:
             sigma, lam = cv_from[f"ensemble:{N}:{M}"]["sigma"], cv_from[f"ensemble:{N}:{M}"]["lam"]
         model = CGGDMLRegressor(n_models=M, n_train=N, sigma=sigma, lam=lam, prior="harmonic", kT=KT,
                                 progress=True).fit(R, F, features=feats)
@@ -128,7 +128,7 @@ def run(args):
                      "phi_pos": float(np.mean(backbone_dihedrals(frames)[0] > 0))}
             if method != "cgnet":
                 entry.update(sigma=model.sigma_, lam=model.lam_)
-            if method == "ensemble" and model.cv_results_ is None:
+            if method == "ensemble" and model.cv_results_ is None:  # (sigma, lam) from --cv-from
                 entry["train_frames"] = np.concatenate(model.subsets_).tolist()
                 entry["cv"] = cv_from[key]["cv"]
             elif method == "ensemble":

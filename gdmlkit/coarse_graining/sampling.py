@@ -50,8 +50,15 @@ def kmeans(X, n_clusters, *, n_iter=100, random_state=0):
     return labels, centers
 
 
-def stratum_sizes(counts, n_per_subset, allocation="proportional"):
-    """Frames each subset takes from each stratum.
+def _largest_remainder(share, total):
+    """Integers summing to `total` closest to the floats `share` (which sum to it)."""
+    sizes = np.floor(share).astype(np.int64)
+    sizes[np.argsort(-(share - sizes), kind="stable")[:total - sizes.sum()]] += 1
+    return sizes
+
+
+def stratum_sizes(counts, n_per_subset, allocation="proportional", n_subsets=1):
+    """Frames each of `n_subsets` disjoint subsets takes from each stratum.
 
     Parameters
     ----------
@@ -61,6 +68,9 @@ def stratum_sizes(counts, n_per_subset, allocation="proportional"):
         Subset size (>= n_strata: every stratum contributes at least one frame).
     allocation : {'proportional', 'equal'}
         Sizes proportional to the strata's populations (largest remainder, at least one each), or equal.
+    n_subsets : int
+        Disjoint subsets to draw: a stratum gives each at most counts // n_subsets frames, and what it
+        cannot give is shared out among the other strata by the same rule.
 
     Returns
     -------
@@ -68,19 +78,33 @@ def stratum_sizes(counts, n_per_subset, allocation="proportional"):
     """
     counts = np.asarray(counts, dtype=np.int64)
     k = len(counts)
+    if allocation not in ("proportional", "equal"):
+        raise ValueError(f"Unknown allocation {allocation!r}; expected 'proportional' or 'equal'.")
     if n_per_subset < k:
         raise ValueError(f"n_train == {n_per_subset} frames per model cannot cover {k} strata (one frame each at "
                          f"least); raise n_train to >= {k} or lower n_strata.")
-    if allocation == "equal":
-        share = np.full(k, n_per_subset / k)
-    elif allocation == "proportional":
-        share = 1 + (n_per_subset - k) * counts / counts.sum()
-    else:
-        raise ValueError(f"Unknown allocation {allocation!r}; expected 'proportional' or 'equal'.")
-    sizes = np.floor(share).astype(np.int64)
-    rest = n_per_subset - sizes.sum()
-    sizes[np.argsort(-(share - sizes), kind="stable")[:rest]] += 1
-    return sizes
+    cap = counts // n_subsets
+    if cap.min() < 1:
+        s = int(np.argmin(cap))
+        raise ValueError(f"Stratum {s} has {counts[s]} frames, too few for {n_subsets} disjoint subsets with one "
+                         "frame from it each. Use fewer models (n_models), fewer strata (n_strata), or more frames.")
+    if cap.sum() < n_per_subset:
+        raise ValueError(f"{n_subsets} disjoint subsets of {n_per_subset} frames need {n_subsets * n_per_subset} "
+                         f"frames but the strata hold {counts.sum()} (usable: {n_subsets * cap.sum()}). Use fewer "
+                         "models (n_models), smaller subsets (n_train), or more frames.")
+    sizes = np.zeros(k, dtype=np.int64)
+    free, budget = np.arange(k), n_per_subset
+    while True:  # capped strata give what they can; the rest is apportioned again among the others
+        w = counts[free] if allocation == "proportional" else np.ones(len(free))
+        share = 1 + (budget - len(free)) * w / w.sum()
+        s = _largest_remainder(share, budget)
+        over = s > cap[free]
+        if not over.any():
+            sizes[free] = s
+            return sizes
+        sizes[free[over]] = cap[free[over]]
+        budget -= int(cap[free[over]].sum())
+        free = free[~over]
 
 
 def stratified_subsets(labels, n_per_subset, n_subsets, *, allocation="proportional", random_state=0):
@@ -104,13 +128,7 @@ def stratified_subsets(labels, n_per_subset, n_subsets, *, allocation="proportio
     """
     labels = np.asarray(labels)
     strata, counts = np.unique(labels, return_counts=True)
-    sizes = stratum_sizes(counts, n_per_subset, allocation)
-    short = np.nonzero(counts < sizes * n_subsets)[0]
-    if short.size:
-        s = short[0]
-        raise ValueError(f"Stratum {strata[s]} has {counts[s]} frames, too few for {n_subsets} disjoint subsets of "
-                         f"{sizes[s]} frames from it ({sizes[s] * n_subsets} needed). Use fewer models (n_models), "
-                         "smaller subsets (n_train), fewer strata (n_strata), allocation='proportional', or more frames.")
+    sizes = stratum_sizes(counts, n_per_subset, allocation, n_subsets)
     rng = np.random.default_rng(random_state)
     parts = [[] for _ in range(n_subsets)]
     for s, size in zip(strata, sizes):

@@ -49,9 +49,20 @@ def test_proportional_and_equal_sizes():
     np.testing.assert_array_equal(stratum_sizes([90, 10], 12, "equal"), [6, 6])
 
 
+def test_small_strata_give_what_they_can_to_disjoint_subsets():
+    # proportional would be [17, 3]; 4 disjoint subsets can take only 10 // 4 = 2 each from the small stratum
+    np.testing.assert_array_equal(stratum_sizes([100, 10], 20, n_subsets=4), [18, 2])
+    labels = np.repeat([0, 1], [100, 10])
+    subsets = stratified_subsets(labels, 20, 4)
+    assert all(np.bincount(labels[s]).tolist() == [18, 2] for s in subsets)
+    assert len(np.unique(np.concatenate(subsets))) == 80
+    with pytest.raises(ValueError, match="need 120 frames but the strata hold 110"):
+        stratum_sizes([100, 10], 30, n_subsets=4)
+
+
 def test_too_few_frames_in_a_stratum():
     _, labels = blobs([300, 50, 20, 200, 5])
-    with pytest.raises(ValueError, match="Stratum 4 has 5 frames, too few for 6 disjoint subsets"):
+    with pytest.raises(ValueError, match="Stratum 4 has 5 frames, too few for 6 disjoint subsets with one"):
         stratified_subsets(labels, 40, 6)
 
 
