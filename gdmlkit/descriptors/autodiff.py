@@ -127,7 +127,9 @@ def _generic_geometry(n_atoms, seed=12345):
 class PairDescriptor(AutodiffDescriptor):
     """x_k = f(r_ab) over atom pairs (a, b), a > b, in the order of ``np.tril_indices(n_atoms, -1)``.
 
-    Subclasses implement :meth:`pair_function`. Parameters
+    Subclasses implement :meth:`pair_function` (and set ``name`` and ``params`` to be saveable).
+
+    Parameters
     ----------
     n_atoms : int
     """

@@ -175,11 +175,21 @@ def make_kernel(kernel):
 
 @functools.lru_cache(maxsize=None)
 def _compiler():
-    return torch.compile(RadialKernel._forward_mode_coefficients, dynamic=True)
+    return torch.compile(RadialKernel._forward_mode_coefficients, dynamic=False)
+
+
+#: Elements per call of the compiled coefficients: every call has this one shape, so it compiles once.
+COMPILED_CHUNK = 2**16
 
 
 def _compiled_coefficients(kernel, r, sigma):
-    return _compiler()(kernel, r, sigma)
+    """The compiled coefficients of r (any shape), in flat chunks of ``COMPILED_CHUNK`` (the last one padded)."""
+    flat = r.reshape(-1)
+    n = flat.shape[0]
+    padded = flat.new_full((-(-n // COMPILED_CHUNK) * COMPILED_CHUNK,), 1.0)
+    padded[:n] = flat
+    parts = [_compiler()(kernel, c.clone(), sigma) for c in padded.split(COMPILED_CHUNK)]
+    return tuple(torch.cat([p[i] for p in parts])[:n].reshape(r.shape) for i in range(3))
 
 
 class _KernelTiles:

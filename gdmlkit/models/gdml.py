@@ -387,6 +387,13 @@ class GDMLRegressor(BaseEstimator):
         R = check_positions(X, n_atoms=self.n_atoms_)
         return self._get_predictor().predict(R, batch_size=batch_size)
 
+    def predict_hessian(self, X, batch_size=None):
+        """Hessians d^2 E / dR dR^T (n, 3 n_atoms, 3 n_atoms) of the predicted energy, in energy unit / length
+        unit^2, for any descriptor and kernel (:func:`gdmlkit.models.hessian.predict_hessian`)."""
+        from .hessian import predict_hessian
+
+        return predict_hessian(self, X, batch_size=batch_size)
+
     def score(self, X, y=None, E=None):
         """Coefficient of determination R^2 of the predicted forces (higher is better)."""
         F = X.F if y is None and hasattr(X, "F") else y

@@ -223,3 +223,18 @@ def test_parameter_errors():
         GDMLRegressor(kernel="matern").fit(train)
     with pytest.raises(ValueError, match="descriptor is for 4 atoms"):
         GDMLRegressor(descriptor=MorseDescriptor([1, 1, 1, 1])).fit(train)
+
+
+@pytest.mark.slow
+def test_compiled_coefficients_equal_eager():
+    """torch.compile of the nested forward-mode derivative (one compilation, ~10-30 s): same operator products."""
+    train, dp = ethanol(12)
+    kw = dict(lam=1e-4, coordinates="internal", descriptor=MorseDescriptor(train.z))
+    eager = AutodiffKernelOperator(train.R, dp, 1.0, kernel=GaussianKernel(), **kw)
+    compiled = AutodiffKernelOperator(train.R, dp, 1.0, kernel=GaussianKernel(compiled=True), **kw)
+    V = np.random.default_rng(0).normal(size=(eager.shape[0], 2))
+    np.testing.assert_allclose(compiled.matvec(V), eager.matvec(V), rtol=1e-10, atol=1e-12 * np.abs(eager.matvec(V)).max())
+    r = torch.linspace(0.0, 6.0, 200_001, dtype=torch.float64)  # several compiled chunks, the last one padded
+    for got, want in zip(GaussianKernel(compiled=True).coefficients(r, 1.0, with_value=True),
+                         GaussianKernel().coefficients(r, 1.0, with_value=True)):
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-10, atol=1e-14)

@@ -54,7 +54,7 @@ def test_hessian_is_symmetric_and_equals_force_differences(train, kw):
     np.testing.assert_allclose(H, H.transpose(0, 2, 1), rtol=0, atol=1e-10 * scale)
     for s in range(3):
         np.testing.assert_allclose(H[s], force_differences(model, R[s]), rtol=0, atol=1e-6 * scale)
-    np.testing.assert_array_equal(predict_hessian(model, R[:1], batch_size=1)[0], H[0])
+    np.testing.assert_array_equal(model.predict_hessian(R[:1], batch_size=1)[0], H[0])
 
 
 def test_frequencies_of_a_diatomic_equal_the_analytic_ones():
