@@ -10,6 +10,7 @@ rigid-motion-free bases, as the closed form assembles it (lower triangle).
 Usage (one thread): ``OMP_NUM_THREADS=1 python benchmarks/dense_kernel.py``
 """
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -61,6 +62,7 @@ def main():
     from gdmlkit.kernels.dense_pairs import assemble_pair_kernel
 
     torch.set_num_threads(1)
+    load = os.getloadavg()[0]
     rows = []
     for name, n_atoms, n in SYSTEMS:
         x, g, desc, dp, Q = system(name, n)
@@ -77,7 +79,9 @@ def main():
                                      "speed-up", "max rel. difference"], rows, notes=[
         "Closed-form kernel assembly (energy rows, rigid-motion-free bases, lower triangle, Matérn-5/2, "
         "sigma 10), one thread: dense Jacobians (gdmlkit.kernels.dense) against pair-structured ones "
-        "(gdmlkit.kernels.dense_pairs). Command: `OMP_NUM_THREADS=1 python benchmarks/dense_kernel.py`."])
+        "(gdmlkit.kernels.dense_pairs). Command: `OMP_NUM_THREADS=1 python benchmarks/dense_kernel.py`.",
+        f"Load average at the start: {load:.1f} (other work shares the cores when it exceeds 1: ratios from one run "
+        "are comparable, absolute times less so)."])
 
 
 if __name__ == "__main__":

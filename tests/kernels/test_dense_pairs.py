@@ -22,7 +22,7 @@ S3 = np.array([[0, 1, 2, 3, 4], [0, 2, 1, 3, 4], [1, 0, 2, 3, 4], [1, 2, 0, 3, 4
                [2, 1, 0, 3, 4]])  # a group on atoms 0-2
 
 
-def _molecule(n=5, seed=3):
+def _molecule(n=11, seed=3):  # 11: tiles of 8 and 3 geometries
     rng = np.random.default_rng(seed)
     R = torch.from_numpy(rng.normal(scale=1.2, size=(5, 3))[None] + 0.2 * rng.normal(size=(n, 5, 3)))
     desc = InverseDistanceDescriptor(5)
