@@ -41,9 +41,11 @@ CACHE = RESULTS / "bigdml_learning_curves.json"
 SIGMAS = {name: [0.4, 0.8, 1.6, 3.2, 6.4, 12.8, 25.6] for name in ("pdh", "mo", "si")}
 SGDML_MAX_N = 100  # sgdml's analytic solver at N = 200 (19,800 unknowns) would take several minutes more
 NAMES = {"pdh": "PdH (EMT)", "mo": "Mo (mlearn)", "si": "Si (mlearn)"}
-METHODS = {"pdh": ["full", "none", "sgdml"], "mo": ["translations", "site", "full", "none"],
-           "si": ["translations", "site", "full", "none"]}
-FULL_MAX_N = {"pdh": 200, "mo": 10, "si": 10}  # the full group of mo/si (2592, 1536) costs too much above
+#: "<perms>_c": the integration constant instead of the default energy constraints (use_E_cstr=False), as sgdml
+METHODS = {"pdh": ["full", "none", "full_c", "none_c", "sgdml"], "mo": ["translations_c", "site_c", "full_c", "none_c"],
+           "si": ["translations_c", "site_c", "full_c", "none_c"]}  # mo, si: superseded by bigdml_mlearn.py
+FULL_MAX_N = {"pdh": 200, "mo": 10, "si": 10}
+FULL_MAX_N.update({f"{k}_c": v for k, v in list(FULL_MAX_N.items())})  # the full group of mo/si (2592, 1536) costs too much above
 
 
 def _matched_reference(R0, cell, ideal):
@@ -103,7 +105,8 @@ def fit_ours(ds, ref, method, sigma, train):
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model = BIGDMLRegressor(sigma=sigma, perms=method, reference=ref, max_perms=4096).fit(ds[train])
+        model = BIGDMLRegressor(sigma=sigma, perms=method.removesuffix("_c"), reference=ref, max_perms=4096,
+                                use_E_cstr=False if method.endswith("_c") else "auto").fit(ds[train])
     return model, time.perf_counter() - t0
 
 
@@ -138,13 +141,13 @@ def learning_curve(system, sizes, methods, cache, sigmas=None):
         prev = None
         for n in sizes:
             key = f"{system}|{method}|{n}"
-            if key in cache["runs"] or n > len(pool) or (method == "full" and n > FULL_MAX_N[system]) or (
+            if key in cache["runs"] or n > len(pool) or (method.startswith("full") and n > FULL_MAX_N[system]) or (
                     method == "sgdml" and n > SGDML_MAX_N):
                 prev = cache["runs"].get(key, {}).get("sigma", prev)
                 continue
             train = pool[:n]
             if method == "sgdml":
-                none = cache["runs"].get(f"{system}|none|{n}")
+                none = cache["runs"].get(f"{system}|none_c|{n}")
                 if none is None:
                     continue
                 e, f, fit_s = fit_sgdml(ds, none["sigma"], train, test)
@@ -228,6 +231,7 @@ def table(cache):
     label = {"full": "BIGDML, full space group", "translations": "BIGDML, lattice translations",
              "site": "BIGDML, site symmetry of atom 0", "none": "GDML, minimum image only",
              "sgdml": "sgdml 1.0.3 with lattice"}
+    label.update({f"{k}_c": f"{v}, integration constant" for k, v in list(label.items()) if k != "sgdml"})
     rows = []
     for system, desc in cache["systems"].items():
         for method in METHODS[system]:
@@ -236,18 +240,20 @@ def table(cache):
                 r = cache["runs"][f"{system}|{method}|{n}"]
                 if r:
                     grid = ("/".join(f"{g:g}" for g in r["grid"]) if "grid" in r
-                            else "as 'none'" if method == "sgdml" else "grid not recorded")
+                            else "as 'none_c'" if method == "sgdml" else "grid not recorded")
                     rows.append([NAMES[system], label[method], r["n_perms"], n, f"{r['sigma']:g} ({grid})",
                                  f"{r['E']:.3f}", f"{r['F']:.1f}", f"{r['fit_s']:.1f}"])
     notes = ["BIGDML learning curves: test MAE of energy (meV/atom) and forces (meV/Å), sigma chosen on "
-             "validation frames; fit = wall seconds of the chosen fit on 1 thread.",
+             "validation frames; fit = wall seconds of the chosen fit on 1 thread. Models without a suffix use "
+             "the default energy labels (use_E_cstr='auto': energy constraints in the closed form); "
+             "'integration constant' ones use_E_cstr=False (as sgdml trains).",
              "Systems: " + "; ".join(cache["systems"].values()) + ".",
              "Command: `OMP_NUM_THREADS=1 python benchmarks/bigdml_learning_curves.py --system S --sizes ...`, "
              "then `--md` and `--table`."]
     md = cache.get("md")
     if md:
         notes.append(
-            f"NVE MD with GDMLCalculator (PdH, BIGDML full group, N = {md['n_train']}): {md['ps']} ps at "
+            f"NVE MD with GDMLCalculator (PdH, BIGDML full group, integration constant, N = {md['n_train']}): {md['ps']} ps at "
             f"{md['dt_fs']} fs ({md['steps']} steps, {md['wall_s']:.0f} s), mean T {md['T_mean_K']:.0f} K; total "
             f"energy drift {md['drift_meV_atom_ps']:+.4f} meV/atom/ps, std {md['std_meV_atom']:.4f} meV/atom, "
             f"max deviation {md['max_dev_meV_atom']:.4f} meV/atom; potential energy vs EMT on 21 frames of the "

@@ -85,3 +85,12 @@ def test_bigdml_full_groups_take_the_pair_path(monkeypatch):
     BIGDMLRegressor(sigma=0.5, perms="full", reference=atoms.positions, use_E_cstr=False).fit(
         R, rng.normal(size=R.shape), z=atoms.numbers, cell=atoms.cell[:])
     assert calls
+
+
+def test_descriptor_permutations_not_induced_by_atom_permutations_are_refused():
+    desc, R, dp = _molecule(n=2)
+    x, g = desc.transform(R)
+    bad = dp.clone()
+    bad[1, :2] = bad[1, [1, 0]]  # swaps two descriptor entries only
+    with pytest.raises(ValueError, match="not induced by atom permutations"):
+        assemble_pair_kernel(x, g, desc._pairs("cpu"), bad, 2.0)
