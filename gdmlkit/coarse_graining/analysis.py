@@ -4,7 +4,7 @@ import numpy as np
 
 from ..units import energy_units_to_eV
 
-__all__ = ["dihedral", "backbone_dihedrals", "boltzmann_kT", "free_energy_surface", "fes_error"]
+__all__ = ["dihedral", "backbone_dihedrals", "boltzmann_kT", "free_energy_surface", "fes_error", "fes_kl_divergence"]
 
 #: Boltzmann constant (eV/K, CODATA 2018)
 KB_EV = 8.617333262e-5
@@ -66,3 +66,14 @@ def fes_error(F, F_ref, counts_ref, min_count=5):
         raise ValueError(f"No bin has {min_count} reference frames; use fewer bins or a lower min_count.")
     d = (np.asarray(F) - np.asarray(F_ref))[mask]
     return float(np.mean((d - d.mean()) ** 2))
+
+
+def fes_kl_divergence(F, F_ref):
+    """Kullback-Leibler divergence sum p_ref ln(p_ref / p) (nats) of the distributions p ~ exp(-F) of two
+    free-energy surfaces (kT) on the same grid: zero only for equal surfaces, and large both for a surface
+    too flat (probability spread over bins the reference leaves empty) and for one too rugged."""
+    logp = -np.asarray(F, dtype=np.float64)
+    logq = -np.asarray(F_ref, dtype=np.float64)
+    logp -= np.log(np.exp(logp - logp.max()).sum()) + logp.max()
+    logq -= np.log(np.exp(logq - logq.max()).sum()) + logq.max()
+    return float(np.sum(np.exp(logq) * (logq - logp)))

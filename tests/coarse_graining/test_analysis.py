@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from ase import Atoms
 
-from gdmlkit.coarse_graining import backbone_dihedrals, boltzmann_kT, dihedral, fes_error, free_energy_surface
+from gdmlkit.coarse_graining import (backbone_dihedrals, boltzmann_kT, dihedral, fes_error, fes_kl_divergence,
+                                     free_energy_surface)
 
 
 def test_dihedral_matches_ase():
@@ -41,3 +42,10 @@ def test_fes_error_is_shift_invariant_and_positive():
 def test_kT_at_300K():
     assert boltzmann_kT(300, "kcal/mol") == pytest.approx(0.5962, abs=1e-4)
     assert boltzmann_kT(300, "eV") == pytest.approx(0.025852, abs=1e-6)
+
+
+def test_kl_divergence_of_two_known_distributions():
+    p, q = np.array([[0.5, 0.5], [0.0 + 1e-300, 0.0 + 1e-300]]), np.array([[0.25, 0.25], [0.25, 0.25]])
+    F_p, F_q = -np.log(p), -np.log(q)
+    assert fes_kl_divergence(F_q, F_p) == pytest.approx(np.log(2.0), rel=1e-12)  # sum p ln(p / q)
+    assert fes_kl_divergence(F_p + 5.0, F_p) == pytest.approx(0.0, abs=1e-12)  # constant shifts do not count
