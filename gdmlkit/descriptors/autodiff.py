@@ -55,7 +55,7 @@ class AutodiffDescriptor:
         return vmap(self.forward)(R), R
 
     def jvp(self, g, V):
-        """J V: positions g (n, n_atoms, 3), V (n, n_atoms, 3, *k) -> (n, D, *k)."""
+        """J V: positions g (n, n_atoms, 3), V ``(n, n_atoms, 3, *k)`` -> ``(n, D, *k)``."""
         n, extra = g.shape[0], V.shape[3:]
         Vk = V.reshape(n, self.n_atoms, 3, -1).movedim(-1, 0)  # (k, n, n_atoms, 3)
         one = lambda R, T: jvp(self.forward, (R,), (T,))[1]  # noqa: E731
@@ -63,7 +63,7 @@ class AutodiffDescriptor:
         return out.movedim(0, -1).reshape((n, out.shape[-1]) + extra)
 
     def vjp(self, g, U):
-        """J^T U: positions g (n, n_atoms, 3), U (n, D, *k) -> (n, n_atoms, 3, *k)."""
+        """J^T U: positions g (n, n_atoms, 3), U ``(n, D, *k)`` -> ``(n, n_atoms, 3, *k)``."""
         n, D, extra = U.shape[0], U.shape[1], U.shape[2:]
         Uk = U.reshape(n, D, -1).movedim(-1, 0)  # (k, n, D)
         one = lambda R, u: vjp(self.forward, R)[1](u)[0]  # noqa: E731

@@ -16,7 +16,7 @@ __all__ = ["MinimumImageDescriptor"]
 
 
 class MinimumImageDescriptor(PairDescriptor):
-    """f(|minimum image of R_a - R_b|) over pairs a > b in a fixed periodic cell, f from `base`.
+    """``f(|minimum image of R_a - R_b|)`` over pairs a > b in a fixed periodic cell, f from `base`.
 
     Parameters
     ----------

@@ -1,4 +1,4 @@
-"""Radial base kernels k(x, x') = kappa(|x - x'|) whose Hessian coefficients come from automatic differentiation.
+"""Radial base kernels ``k(x, x') = kappa(|x - x'|)``, their Hessian coefficients by automatic differentiation.
 
 A user writes only the profile kappa(r, sigma) in torch (elementwise on a tensor of descriptor distances r).
 The descriptor-space Hessian of the kernel is then::
@@ -26,15 +26,15 @@ import torch
 
 from .matern import HessianPairs, SymmetricHessianPairs
 
-__all__ = ["RadialKernel", "Matern52Kernel", "GaussianKernel", "KERNELS", "make_kernel", "RadialPairs",
-           "RadialSymmetricPairs", "radial_kernel_blocks", "assemble_radial_kernel"]
+__all__ = ["RadialKernel", "Matern52Kernel", "GaussianKernel", "KERNELS", "make_kernel", "KernelTiles",
+           "RadialPairs", "RadialSymmetricPairs", "radial_kernel_blocks", "assemble_radial_kernel"]
 
 #: Below R_SMALL * sigma the coefficients come from the Taylor series at 0 (see the module docstring).
 R_SMALL = 1e-4
 
 
 class RadialKernel:
-    """A stationary isotropic base kernel k(x, x') = kappa(|x - x'|; sigma).
+    """A stationary isotropic base kernel ``k(x, x') = kappa(|x - x'|; sigma)``.
 
     Subclasses set ``name`` and implement :meth:`profile`, elementwise; kappa must be smooth at 0 with
     kappa'(0) = kappa'''(0) = 0 (see the module docstring), as the force kernel needs.
@@ -192,7 +192,7 @@ def _compiled_coefficients(kernel, r, sigma):
     return tuple(torch.cat([p[i] for p in parts])[:n].reshape(r.shape) for i in range(3))
 
 
-class _KernelTiles:
+class KernelTiles:
     """Tile coefficients from a radial kernel's AD coefficients in place of the Matérn formulas.
 
     The Matérn tiles work in q = s r and scale by ca, cb; with s = ca = cb = 1 they take r itself and
@@ -210,7 +210,7 @@ class _KernelTiles:
         return self.kernel.coefficients(r, self.sigma, with_value=energy_kernel)
 
 
-class RadialPairs(_KernelTiles, HessianPairs):
+class RadialPairs(KernelTiles, HessianPairs):
     """:class:`~gdmlkit.kernels.matern.HessianPairs` for a radial kernel: queries x against M points XP (M, D)."""
 
     def __init__(self, XP, kernel, sigma, rows=None, cols=None):
@@ -218,7 +218,7 @@ class RadialPairs(_KernelTiles, HessianPairs):
         self._use_kernel(kernel)
 
 
-class RadialSymmetricPairs(_KernelTiles, SymmetricHessianPairs):
+class RadialSymmetricPairs(KernelTiles, SymmetricHessianPairs):
     """:class:`~gdmlkit.kernels.matern.SymmetricHessianPairs` (training set against itself, each pair of
     geometry blocks once) for a radial kernel."""
 

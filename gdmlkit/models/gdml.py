@@ -107,7 +107,7 @@ class GDMLRegressor(BaseEstimator):
         Descriptor of the geometries, e.g. :class:`~gdmlkit.descriptors.MorseDescriptor` (Jacobians by
         automatic differentiation; see the guide on AD kernels). Default: the hand-derived inverse distances.
     kernel : RadialKernel or {'matern52', 'gaussian'}, optional
-        Base kernel k(x, x') = kappa(|x - x'|) whose Hessian coefficients come from automatic
+        Base kernel ``k(x, x') = kappa(|x - x'|)`` whose Hessian coefficients come from automatic
         differentiation (:mod:`gdmlkit.kernels.radial`). Default: the hand-derived Matérn-5/2.
 
     Attributes
@@ -254,7 +254,8 @@ class GDMLRegressor(BaseEstimator):
         self
         """
         self._check_params()
-        if getattr(X, "is_periodic", False) and not (self.is_periodic or getattr(self.descriptor, "is_periodic", False)):
+        periodic_descriptor = getattr(self.descriptor, "is_periodic", False)
+        if getattr(X, "is_periodic", False) and not (self.is_periodic or periodic_descriptor):
             raise ValueError("The dataset is periodic (it has a cell with pbc); GDMLRegressor would ignore the "
                              "periodic images. Use BIGDMLRegressor, or drop the cell for a molecule or cluster.")
         R, F, E, z, energy_unit, length_unit = self._unpack(X, y, E, z, energy_unit, length_unit)

@@ -1,11 +1,11 @@
 """Hessians (second derivatives of the predicted energy) of fitted kernel models, and harmonic frequencies.
 
-The fitted energy is, for any descriptor x(R) and radial base kernel k = kappa(|x - x'|)::
+The fitted energy is, for any descriptor x(R) and radial base kernel ``k = kappa(|x - x'|)``::
 
     E(R) = c - sum_{j,P} a(r_jP) (d_jP . w_jP) + sum_{j,P} aE_j kappa(r_jP),
     d_jP = x(R) - S_P x_j,  r_jP = |d_jP|,  a = -kappa'(r) / r,  w_j = J_j alpha_j
 
-(:mod:`gdmlkit.models.predictor`). :func:`predict_hessian` writes this as one differentiable torch function
+(:class:`~gdmlkit.models.GDMLPredictor`). :func:`predict_hessian` writes this as one differentiable torch function
 of R, through the AD form of the model's descriptor (:func:`~gdmlkit.descriptors.as_autodiff`; the
 hand-derived inverse distances have one) and kernel (Matérn-5/2 for the default path), and takes its
 Hessian with ``torch.func.hessian``, a chunk of training points at a time (the Hessian is a sum over

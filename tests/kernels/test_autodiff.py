@@ -33,7 +33,8 @@ def test_matern_coefficients_equal_the_closed_form():
     a0, b0 = matern52_coefficients(r, sigma)
     np.testing.assert_allclose(a.numpy(), a0.numpy(), rtol=1e-11, atol=0)
     # b enters as a - b r^2 (the curvature along x - x'); its Taylor branch is O(r / sigma) off, far below a there
-    np.testing.assert_allclose((a - b * r * r).numpy(), (a0 - b0 * r * r).numpy(), rtol=1e-11, atol=1e-13 * float(a0[0]))
+    np.testing.assert_allclose((a - b * r * r).numpy(), (a0 - b0 * r * r).numpy(), rtol=1e-11,
+                               atol=1e-13 * float(a0[0]))
     np.testing.assert_allclose(b[6:].numpy(), b0[6:].numpy(), rtol=1e-9)
     np.testing.assert_allclose(k.numpy(), matern52(r, sigma).numpy(), rtol=1e-14)
 
@@ -233,7 +234,8 @@ def test_compiled_coefficients_equal_eager():
     eager = AutodiffKernelOperator(train.R, dp, 1.0, kernel=GaussianKernel(), **kw)
     compiled = AutodiffKernelOperator(train.R, dp, 1.0, kernel=GaussianKernel(compiled=True), **kw)
     V = np.random.default_rng(0).normal(size=(eager.shape[0], 2))
-    np.testing.assert_allclose(compiled.matvec(V), eager.matvec(V), rtol=1e-10, atol=1e-12 * np.abs(eager.matvec(V)).max())
+    ref = eager.matvec(V)
+    np.testing.assert_allclose(compiled.matvec(V), ref, rtol=1e-10, atol=1e-12 * np.abs(ref).max())
     r = torch.linspace(0.0, 6.0, 200_001, dtype=torch.float64)  # several compiled chunks, the last one padded
     for got, want in zip(GaussianKernel(compiled=True).coefficients(r, 1.0, with_value=True),
                          GaussianKernel().coefficients(r, 1.0, with_value=True)):
