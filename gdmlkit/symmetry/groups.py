@@ -45,9 +45,24 @@ def _sorted_unique(perms):
     return np.unique(perms, axis=0)
 
 
-def _compose_all(perms):
-    """All products ``p[q]`` (geometry ``R[:, p][:, q]``): shape (n_perms**2, n_atoms)."""
-    return perms[:, perms].reshape(-1, perms.shape[1])
+def _is_closed(group, chunk=2**22):
+    """Whether every product ``p[q]`` (geometry ``R[:, p][:, q]``) of rows of `group` (unique rows) is a row of it.
+
+    Exact: products are looked up by a row hash and the candidate row compared element by element, a chunk of
+    about `chunk` integers at a time (space groups of supercells have thousands of elements)."""
+    n, n_atoms = group.shape
+    w = np.random.default_rng(0).integers(1, 2**62, size=n_atoms)  # int64 arithmetic wraps; only a lookup key
+    keys = group @ w
+    order = np.argsort(keys)
+    sorted_keys = keys[order]
+    step = max(1, chunk // (n * n_atoms))
+    for s in range(0, n, step):
+        prod = group[s:s + step][:, group].reshape(-1, n_atoms)
+        k = prod @ w
+        pos = np.minimum(np.searchsorted(sorted_keys, k), n - 1)
+        if not np.all((sorted_keys[pos] == k) & np.all(group[order[pos]] == prod, axis=1)):
+            return False
+    return True
 
 
 def validate_permutations(perms, z):
@@ -89,7 +104,7 @@ def validate_permutations(perms, z):
         raise ValueError(
             "perms lacks the identity permutation np.arange(n_atoms); add it (a symmetry group always contains it)."
         )
-    if len(_sorted_unique(np.vstack([unique, _compose_all(unique)]))) != len(unique):
+    if not _is_closed(unique):
         raise ValueError(
             "perms is not closed under composition, so the symmetrised kernel would not be symmetric; "
             "complete it with close_group(perms)."

@@ -367,3 +367,13 @@ def test_desc_index_of_found_perms(ethanol_200):
     x = inverse_distances(R[:5])
     for p, ip in zip(find_permutations(R, z), idx):
         np.testing.assert_array_equal(inverse_distances(R[:5, p]), x[:, ip])
+
+
+@pytest.mark.parametrize("chunk", [2**22, 1000])  # one pass; chunks of a few rows
+def test_closure_check_of_a_large_group_is_exact(chunk):
+    from gdmlkit.symmetry.groups import _is_closed
+
+    group = close_group([[1, 0, 2, 3, 4, 5], [1, 2, 3, 4, 5, 0]])  # S6 from a transposition and a 6-cycle
+    assert len(group) == 720 and _is_closed(group, chunk=chunk)
+    for drop in (1, 359, 719):
+        assert not _is_closed(np.delete(group, drop, axis=0), chunk=chunk)
