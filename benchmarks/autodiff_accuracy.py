@@ -105,18 +105,20 @@ def main():
                 print(key, cache[key], flush=True)
     rows = []
     for r in cache.values():
-        rows.append([r["dataset"], r["n"], r["descriptor"], r["kernel"], f"{r['sigma']:.3g} ({r['sigma_factor']:g} x median"
-                     f"{', grid edge' if r['sigma_at_grid_edge'] else ''})", f"{r['cv_force_mae']:.1f}",
+        edge = ", grid edge" if r["sigma_at_grid_edge"] else ""
+        rows.append([r["dataset"], r["n"], r["descriptor"], r["kernel"],
+                     f"{r['sigma']:.3g} ({r['sigma_factor']:g} x median{edge})", f"{r['cv_force_mae']:.1f}",
                      f"{r['force_mae_meV_A']:.1f}", f"{r['energy_mae_meV']:.1f}", f"{r['cv_s'] + r['fit_s']:.0f}"])
-    notes = ["Force MAE in meV/Å and energy MAE in meV on the test set; sigma (and Morse alpha) by 3-fold CV of the force "
-             "MAE at cv_n training geometries over sigma = (4, 8, ..., 256) x the median descriptor distance, then "
+    notes = ["Force MAE in meV/Å and energy MAE in meV on the test set; sigma (and Morse alpha) by 3-fold CV of the "
+             "force MAE at cv_n training geometries over sigma = (4, 8, ..., 256) x the median descriptor distance, then "
              "one closed-form fit at N (use_E_cstr=False, lam 1e-10, sGDML permutations). Matérn-5/2 with inverse "
              "distances is the hand-derived default path; Morse/Coulomb with Matérn use the hand Matérn coefficients "
-             "on AD descriptors; Gaussian rows are the AD kernel. Ethanol: shipped rMD17 1000 train / 1000 test. 3BPA: "
-             "BOTNet train_300K only (no test files in ../shared/data), random 300 train / 200 test of its 500 frames.",
-             f"`python benchmarks/autodiff_accuracy.py --datasets {' '.join(a.datasets)} --n "
-             f"{' '.join(map(str, a.n))} --cv-n {' '.join(map(str, a.cv_n))}`; time = CV + fit, seconds."]
-    write_table("autodiff_accuracy_cpu", ["dataset", "N", "descriptor", "kernel", "sigma (CV)", "CV force MAE",
+             "on AD descriptors; Gaussian rows are the AD kernel. Ethanol: shipped rMD17, first N of the 1000 training "
+             "geometries, all 1000 test ones. 3BPA: BOTNet train_300K only (no test files in ../shared/data): a seeded "
+             "shuffle of its 500 frames, train = the first N, test = the last 200.",
+             "Rows from runs of `python benchmarks/autodiff_accuracy.py --datasets D --n N --cv-n M [--families ...] "
+             "[--kernels ...]` (cached per row); time = CV + fit, seconds, on a shared machine (load 4-5 on 2 cores)."]
+    write_table("autodiff_accuracy_cpu", ["dataset", "N", "descriptor", "kernel", "sigma (CV)", "CV force MAE (cv_n)",
                                           "force MAE", "energy MAE", "time (s)"], rows, notes)
 
 
