@@ -17,10 +17,12 @@ import torch
 from ..distributed import group
 from ..distributed.sharded import ShardedHessianOperator
 from ..exceptions import ConvergenceError, ConvergenceWarning, NotPSDError, PerformanceWarning
+from ..kernels.autodiff import AutodiffKernelOperator
 from ..descriptors import InverseDistanceDescriptor
 from ..kernels.dense import assemble_kernel
 from ..kernels.dense_pairs import assemble_pair_kernel
 from ..kernels.operator import HessianKernelOperator
+from ..kernels.radial import assemble_radial_kernel
 from ..preconditioners import make_preconditioner
 from ..solvers import cholesky_factor_inplace, cholesky_solve
 from ..solvers.pcg import pcg
@@ -45,7 +47,7 @@ def closed_form(est, R, desc, x, g, dp, F, y_vec, use_E_cstr, policy):
     """
     n, n_atoms = F.shape[:2]
     frame = desc.internal_frame(torch.from_numpy(R))
-    pairs = _pair_structure(desc, dp)
+    pairs = _pair_structure(est, desc, dp)
     if frame is None:  # some geometry linear: solve in full Cartesian space
         J = (g, pairs) if pairs else desc.jacobian(g)
         return _factor_and_solve(est, x, J, dp, y_vec, use_E_cstr, policy)
@@ -59,23 +61,25 @@ def closed_form(est, R, desc, x, g, dp, F, y_vec, use_E_cstr, policy):
     return np.concatenate([alpha_F, beta[n * r:]]), info
 
 
-def _pair_structure(desc, dp):
+def _pair_structure(est, desc, dp):
     """The atom pairs (alpha, beta) of the hand-derived inverse distances, whose sparse Jacobians the closed form
     contracts without forming them (:mod:`gdmlkit.kernels.dense_pairs`), where that is the faster path
     (``PAIR_KERNEL_PERMS``); None otherwise."""
-    if not isinstance(desc, InverseDistanceDescriptor):
+    if est.base_kernel() is not None or not isinstance(desc, InverseDistanceDescriptor):
         return None
     return desc._pairs("cpu") if len(dp) >= PAIR_KERNEL_PERMS else None
 
 
-def _assemble(est, x, J, dp, use_E_cstr, K):
+def _assemble(est, kernel, x, J, dp, use_E_cstr, K):
     """Fill the lower triangle of K; J: a dense (n, D, r) Jacobian, or (g, pairs[, basis]) of a pair descriptor."""
     if isinstance(J, tuple):
         g, pairs, *basis = J
         assemble_pair_kernel(x, g, pairs, dp, est.sigma, basis=basis[0] if basis else None, use_E=use_E_cstr,
                              out=K, lower_only=True, progress=est.progress)
-    else:
+    elif kernel is None:
         assemble_kernel(x, J, dp, est.sigma, use_E=use_E_cstr, out=K, lower_only=True, progress=est.progress)
+    else:
+        assemble_radial_kernel(x, J, dp, kernel, est.sigma, use_E=use_E_cstr, out=K, lower_only=True)
 
 
 def _factor_and_solve(est, x, J, dp, y_vec, use_E_cstr, policy):
@@ -86,8 +90,9 @@ def _factor_and_solve(est, x, J, dp, y_vec, use_E_cstr, policy):
     diag = np.arange(size)
     jitter = 0.0
     t0 = time.perf_counter()
+    kernel = est.base_kernel()
     for attempt in range(6):
-        _assemble(est, x, J, dp, use_E_cstr, K)
+        _assemble(est, kernel, x, J, dp, use_E_cstr, K)
         t1 = time.perf_counter()
         scale = float(np.mean(np.abs(K[diag, diag])))
         K[diag, diag] += est.lam + jitter
@@ -134,7 +139,7 @@ def system_fingerprint(est, R, F, x, dp, rank, options, world):
             "sigma": float(est.sigma), "lam": float(est.lam), "preconditioner": est.preconditioner,
             "rank": int(rank), "preconditioner_options": {k: str(v) for k, v in sorted(options.items())},
             "random_state": None if est.random_state is None else str(est.random_state),
-            "processes": int(world)}
+            "processes": int(world), **({} if est.kernel is None else {"kernel": repr(est.base_kernel())})}
 
 
 def pcg_fit(est, R, desc, x, g, dp, F, policy):
@@ -153,9 +158,15 @@ def pcg_fit(est, R, desc, x, g, dp, F, policy):
     cache = policy.cache(est.cache_coefficients, est.backend, est.device, cache_bytes)
     if sharded:  # every process caches, or none (budgets may differ between processes)
         cache = bool(group.all_sum(torch.tensor([float(cache)], device=est.device)) == world)
+    kernel = est.base_kernel()
+    if kernel is not None and sharded:
+        raise NotImplementedError("Distributed PCG fits take the hand-derived Matérn kernel only (kernel=None).")
     Operator = ShardedHessianOperator if sharded else HessianKernelOperator
+    extra = {}
+    if kernel is not None:
+        Operator, extra = AutodiffKernelOperator, {"kernel": kernel}
     op = Operator(R, dp, est.sigma, est.lam, coordinates="internal", backend=est.backend, device=est.device,
-                  descriptor=desc, features=(x, g), cache_coefficients=cache)
+                  descriptor=desc, features=(x, g), cache_coefficients=cache, **extra)
     b = op.project(torch.from_numpy(F))
     n = op.shape[0]
     # rank and storage as one process would choose them: the same answer on any number of processes
