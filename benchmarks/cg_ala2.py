@@ -36,7 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import RESULTS, SHARED, machine, write_table  # noqa: E402
 
 from gdmlkit.coarse_graining import (CGGDMLRegressor, CGNetRegressor, HarmonicPrior, backbone_dihedrals,  # noqa: E402
-                                     boltzmann_kT, fes_error, free_energy_surface, langevin, time_unit_fs)
+                                     boltzmann_kT, fes_error, fes_kl_divergence, free_energy_surface, langevin,
+                                     time_unit_fs)
 
 DATA = SHARED / "coarse_graining" / "ala2_cgnet"
 KT = boltzmann_kT(300.0, "kcal/mol")
@@ -158,6 +159,13 @@ def M_frames(method, N, M):
 
 def table(cached, args):
     ref = cached["reference"]
+    if "floor_kl" not in ref:  # caches written before the KL column
+        R = load()[0]
+        ref["floor_kl"] = fes_kl_divergence(fes(R[5000:])[0], fes(R[:5000])[0])
+
+    def kl(entry):
+        return fes_kl_divergence(entry["F"], ref["F"])
+
     rows = []
     for N in args.sizes:
         cells = [cached.get(f"{m}:{N}:{args.models}") for m in METHODS]
@@ -165,10 +173,12 @@ def table(cached, args):
             continue
         a, b, c = cells
         rows.append([N, N * args.models, f"{a['fes_error']:.2f}", f"{b['fes_error']:.2f}", f"{c['fes_error']:.2f}",
-                     f"{a['force_mse']:.1f} / {b['force_mse']:.1f} / {c['force_mse']:.1f}",
+                     f"{kl(a):.2f} / {kl(b):.2f} / {kl(c):.2f}", f"{a['force_mse']:.1f} / {b['force_mse']:.1f} / {c['force_mse']:.1f}",
                      f"{b['sigma']:g} / {b['lam']:g}", f"{a['phi_pos']:.3f} / {b['phi_pos']:.3f} / {c['phi_pos']:.3f}",
                      f"{a['fit_s']:.0f} / {b['fit_s']:.0f} / {c['fit_s']:.0f}"])
     cv_note = "" if args.cv_from is None else f" --tag {args.tag} --cv-from {args.cv_from}"
+    cv_time = "" if args.cv_from is None else (f"; fit times exclude the cross-validation where (sigma, lam) came from "
+                                              f"the --cv-from run (same data, seeds and grid)")
     notes = [f"`python benchmarks/cg_ala2.py --sizes {' '.join(map(str, args.sizes))} --models {args.models} "
              f"--walkers {args.walkers} --steps {args.steps}{cv_note}`; alanine dipeptide, 5 CG beads, 10,000 frames "
              "(../shared/data/coarse_graining/ala2_cgnet), Å and kcal/mol/Å, 300 K.",
@@ -176,16 +186,19 @@ def table(cached, args):
              f"frames, CG Langevin ({args.walkers} walkers x {args.steps} steps of 2 fs from random pool frames) "
              f"against all 10,000 frames. Metric floor (first against second half of the reference): {ref['floor']:.2f}; "
              f"the harmonic prior alone (flat in phi, psi) simulated the same way: {cached['prior']['fes_error']:.2f} "
-             f"(phi > 0: {cached['prior']['phi_pos']:.3f}).",
+             f"(phi > 0: {cached['prior']['phi_pos']:.3f}). KL: sum p_ref ln(p_ref / p_CG) (nats) over all bins, "
+             f"large both for too flat and too rugged surfaces; floor {ref['floor_kl']:.2f}, prior alone "
+             f"{kl(cached['prior']):.2f}.",
              "Force MSE: mean squared error against the instantaneous mapped forces of the 1000 test frames "
              f"((kcal/mol/Å)^2); the harmonic prior alone: {ref['prior_force_mse']:.1f}, zero forces: "
              f"{ref['zero_force_mse']:.1f} (the noise dominates it: it is the mean-force error plus the noise).",
              "(a) one ChiralGDML model on N random frames, (sigma, lam) of (b); (b) M = "
              f"{args.models} ChiralGDML models, N stratified frames each (k-means, 10 strata on the dihedrals), "
              "(sigma, lam) by cross-validation; (c) CGnet-like (harmonic prior + 3 x 64 tanh MLP on inverse distances, "
-             "angle cosines, dihedral cosines and sines; forces only, Adam, early stopping) on the M N frames of (b)."]
+             "angle cosines, dihedral cosines and sines; forces only, Adam, early stopping) on the M N frames of (b)"
+             f"{cv_time}."]
     header = ["N per GDML model", "frames of (b), (c)", "FES error (a)", "FES error (b)", "FES error (c)",
-              "force MSE (a) / (b) / (c)", "(b) sigma / lam", "phi > 0 (ref 0.024)", "fit s (a) / (b) / (c)"]
+              "KL (a) / (b) / (c)", "force MSE (a) / (b) / (c)", "(b) sigma / lam", "phi > 0 (ref 0.024)", "fit s (a) / (b) / (c)"]
     write_table(f"cg_ala2_{args.tag}", header, rows, notes)
 
 
@@ -195,9 +208,9 @@ def figures(cached, args):
     import matplotlib.pyplot as plt
 
     N = max(n for n in args.sizes if f"cgnet:{n}:{args.models}" in cached)
-    panels = [("reference (MD)", cached["reference"]["F"])] + [
+    panels = [("reference (MD)", cached["reference"]["F"]), ("prior only", cached["prior"]["F"])] + [
         (f"{METHODS[m]}, N = {N}", cached[f"{m}:{N}:{args.models}"]["F"]) for m in METHODS]
-    fig, axes = plt.subplots(1, 4, figsize=(16, 4), sharey=True)
+    fig, axes = plt.subplots(1, 5, figsize=(18, 3.8), sharey=True, constrained_layout=True)
     for ax, (title, Fg) in zip(axes, panels):
         im = ax.imshow(np.asarray(Fg).T, origin="lower", extent=(-180, 180, -180, 180), vmin=0, vmax=8, cmap="viridis")
         ax.set_title(title, fontsize=9)
@@ -205,15 +218,20 @@ def figures(cached, args):
     axes[0].set_ylabel("psi (deg)")
     fig.colorbar(im, ax=axes, label="free energy (kT)")
     fig.savefig(RESULTS / f"cg_ala2_{args.tag}_fes.png", dpi=90)
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    for m, label in METHODS.items():
-        ns = [n for n in args.sizes if f"{m}:{n}:{args.models}" in cached]
-        ax.plot(ns, [cached[f"{m}:{n}:{args.models}"]["fes_error"] for n in ns], "o-", label=label)
-    ax.axhline(cached["reference"]["floor"], color="gray", ls=":", label="reference halves")
-    ax.set_xscale("log")
-    ax.set_xlabel("N (frames per GDML model)")
-    ax.set_ylabel("FES error (kT$^2$)")
-    ax.legend(fontsize=8)
+    ref = cached["reference"]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
+    metrics = [("FES error (kT$^2$), populated bins", lambda e: e["fes_error"], ref["floor"]),
+               ("KL divergence (nats)", lambda e: fes_kl_divergence(e["F"], ref["F"]), ref["floor_kl"])]
+    for ax, (ylabel, metric, floor) in zip(axes, metrics):
+        for m, label in METHODS.items():
+            ns = [n for n in args.sizes if f"{m}:{n}:{args.models}" in cached]
+            ax.plot(ns, [metric(cached[f"{m}:{n}:{args.models}"]) for n in ns], "o-", label=label)
+        ax.axhline(floor, color="gray", ls=":", label="reference halves")
+        ax.axhline(metric(cached["prior"]), color="k", ls="--", label="prior only")
+        ax.set_xscale("log")
+        ax.set_xlabel("N (frames per GDML model)")
+        ax.set_ylabel(ylabel)
+    axes[0].legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(RESULTS / f"cg_ala2_{args.tag}_error.png", dpi=90)
 
@@ -234,6 +252,7 @@ def main():
     else:
         cached = run(args)
     table(cached, args)
+    (RESULTS / f"cg_ala2_{args.tag}.json").write_text(json.dumps(cached))  # with the KL floor table() adds
     figures(cached, args)
 
 

@@ -89,11 +89,11 @@ class ChiralInverseDistanceDescriptor:
         return torch.cat([x_inv, self.weight * t], 1), g
 
     def jvp(self, g, V):
-        """``J V``: (n, n_atoms, 3, *k) -> (n, D, *k)."""
+        """``J V``: ``(n, n_atoms, 3, *k) -> (n, D, *k)``."""
         return torch.einsum("ndac,nac...->nd...", g, V)
 
     def vjp(self, g, U):
-        """``J^T U``: (n, D, *k) -> (n, n_atoms, 3, *k)."""
+        """``J^T U``: ``(n, D, *k) -> (n, n_atoms, 3, *k)``."""
         return torch.einsum("ndac,nd...->nac...", g, U)
 
     def jacobian(self, g):

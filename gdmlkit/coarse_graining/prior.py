@@ -31,7 +31,10 @@ class HarmonicPrior:
 
     Attributes
     ----------
-    bonds_ : int ndarray (n_beads - 1, 2); angles_ : int ndarray (n_beads - 2, 3)
+    bonds_ : int ndarray (n_beads - 1, 2)
+        Bead pairs of the bonds.
+    angles_ : int ndarray (n_beads - 2, 3)
+        Bead triples of the angles (vertex in the middle).
     r0_, k_bond_ : ndarray (n_bonds,)
         Length (L) and force constant (energy / L^2).
     theta0_, k_angle_ : ndarray (n_angles,)
