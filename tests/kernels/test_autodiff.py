@@ -240,3 +240,19 @@ def test_compiled_coefficients_equal_eager():
     for got, want in zip(GaussianKernel(compiled=True).coefficients(r, 1.0, with_value=True),
                          GaussianKernel().coefficients(r, 1.0, with_value=True)):
         np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-10, atol=1e-14)
+
+
+@pytest.mark.parametrize("solver", ["cholesky", "pcg"])
+def test_fit_solves_the_system_of_its_kernel(solver):
+    """The fitted coefficients solve (K + lam I) alpha = F with K the Gaussian kernel's (AutodiffKernelOperator's dense
+    matrix), not the Matérn one: the estimator passes its kernel to both solvers."""
+    train, dp = ethanol(12)
+    kw = dict(sigma=4.0, lam=1e-4, descriptor=MorseDescriptor(train.z))
+    model = GDMLRegressor(kernel="gaussian", solver=solver, tol=1e-12, **kw).fit(train)
+    for kernel, holds in (("gaussian", True), ("matern52", False)):
+        op = AutodiffKernelOperator(train.R, dp, 4.0, 1e-4, kernel=kernel, descriptor=kw["descriptor"],
+                                    coordinates="internal")  # the fit's coordinates: rigid motions projected out
+        K = AutodiffKernelOperator(train.R, dp, 4.0, 1e-4, kernel=kernel, descriptor=kw["descriptor"]).to_dense()
+        r = op.project((K @ model.alphas_.ravel() - train.F.ravel()).reshape(train.F.shape))
+        residual = np.abs(r).max() / np.abs(train.F).max()
+        assert (residual < 1e-8) == holds, (kernel, residual)
