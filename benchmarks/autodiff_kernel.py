@@ -78,7 +78,6 @@ def main():
         res["diagonal"] = timed(lambda: op.diagonal(), a.repeats)
         cached = Op(R, dp, sig, 1e-10, coordinates="internal", cache_coefficients=True, **kw)
         res["matvec (cached)"] = timed(lambda: cached.matvec(v), a.repeats)
-        del cached
         w = op.x.numpy() * 0 + rng.normal(size=op.x.shape)
         pred = GDMLPredictor(op.x.numpy(), w, dp, sig, 0.0, 9, descriptor=desc, kernel=kernel)
         res["predict 1000"] = timed(lambda: pred.predict(test.R), a.repeats)

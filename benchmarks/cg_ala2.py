@@ -177,8 +177,8 @@ def table(cached, args):
                      f"{b['sigma']:g} / {b['lam']:g}", f"{a['phi_pos']:.3f} / {b['phi_pos']:.3f} / {c['phi_pos']:.3f}",
                      f"{a['fit_s']:.0f} / {b['fit_s']:.0f} / {c['fit_s']:.0f}"])
     cv_note = "" if args.cv_from is None else f" --tag {args.tag} --cv-from {args.cv_from}"
-    cv_time = "" if args.cv_from is None else (f"; fit times exclude the cross-validation where (sigma, lam) came from "
-                                              f"the --cv-from run (same data, seeds and grid)")
+    cv_time = "" if args.cv_from is None else ("; fit times exclude the cross-validation where (sigma, lam) came from "
+                                              "the --cv-from run (same data, seeds and grid)")
     notes = [f"`python benchmarks/cg_ala2.py --sizes {' '.join(map(str, args.sizes))} --models {args.models} "
              f"--walkers {args.walkers} --steps {args.steps}{cv_note}`; alanine dipeptide, 5 CG beads, 10,000 frames "
              "(../shared/data/coarse_graining/ala2_cgnet), Å and kcal/mol/Å, 300 K.",

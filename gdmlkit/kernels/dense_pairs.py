@@ -100,7 +100,6 @@ class _PairKernel:
         the energy blocks None without use_E."""
         N, P, sigma = self.n_atoms, self.n_perms, self.sigma
         m, c = len(rows), len(cols)
-        D = self.x.shape[1]
         GI = self.G[rows].permute(1, 0, 2, 3).reshape(N, 3 * m, N)  # [a, (i, k), b]
         GC = self.G[cols].permute(1, 0, 2, 3).reshape(N, 3 * c, N)
         cI, cC = self.c[rows], self.c[cols]

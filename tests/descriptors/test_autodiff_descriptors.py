@@ -7,7 +7,6 @@ import torch
 from scipy.spatial.transform import Rotation
 
 from gdmlkit import load_example
-from gdmlkit.data import example_path
 from gdmlkit.descriptors import (AutodiffDescriptor, AutodiffInverseDistanceDescriptor, CoulombMatrixDescriptor,
                                  InverseDistanceDescriptor, MinimumImageDescriptor, MorseDescriptor,
                                  PeriodicInverseDistanceDescriptor, as_autodiff, make_descriptor)

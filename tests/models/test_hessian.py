@@ -5,7 +5,6 @@ import warnings
 
 import numpy as np
 import pytest
-from ase import Atoms
 from ase.data import atomic_masses
 from ase.vibrations import Vibrations
 
