@@ -25,7 +25,7 @@ from gdmlkit.descriptors import (AutodiffInverseDistanceDescriptor, InverseDista
 from gdmlkit.kernels import HessianKernelOperator  # noqa: E402
 from gdmlkit.kernels.autodiff import AutodiffKernelOperator  # noqa: E402
 from gdmlkit.kernels.dense import assemble_kernel  # noqa: E402
-from gdmlkit.kernels.radial import GaussianKernel, Matern52Kernel, assemble_radial_kernel  # noqa: E402
+from gdmlkit.kernels.radial import GaussianKernel, Matern52Kernel  # noqa: E402
 from gdmlkit.models.predictor import GDMLPredictor  # noqa: E402
 from gdmlkit.symmetry import permutation_desc_index  # noqa: E402
 
@@ -85,10 +85,7 @@ def main():
         xs, gs = desc.transform(torch.from_numpy(R[:m]))
         J = desc.jacobian(gs)
         dpt = torch.from_numpy(dp)
-        if kernel is None:
-            res[f"dense K (N={m})"] = timed(lambda: assemble_kernel(xs, J, dpt, sig, lower_only=True), 1)
-        else:
-            res[f"dense K (N={m})"] = timed(lambda: assemble_radial_kernel(xs, J, dpt, kernel, sig, lower_only=True), 1)
+        res[f"dense K (N={m})"] = timed(lambda: assemble_kernel(xs, J, dpt, sig, lower_only=True, kernel=kernel), 1)
         results[name] = res
         print(name, {k: round(v, 4) for k, v in res.items()}, flush=True)
     ops = list(next(iter(results.values())))

@@ -10,8 +10,9 @@ so PCG and the Nyström preconditioners work unchanged (the operator contract of
 ``tests/operator_contract.py``).
 """
 
+from .dense import assemble_kernel, kernel_blocks
 from .operator import HessianKernelOperator
-from .radial import RadialPairs, RadialSymmetricPairs, assemble_radial_kernel, make_kernel, radial_kernel_blocks
+from .radial import RadialPairs, RadialSymmetricPairs, make_kernel
 
 __all__ = ["AutodiffKernelOperator"]
 
@@ -47,7 +48,7 @@ class AutodiffKernelOperator(HessianKernelOperator):
         return self.kernel.coefficients(dist, self.sigma)[:2]
 
     def _force_blocks(self, x1, J1, x2P, J2P):
-        return radial_kernel_blocks(x1, J1, x2P, J2P, self.kernel, self.sigma)["FF"]
+        return kernel_blocks(x1, J1, x2P, J2P, self.sigma, kernel=self.kernel)["FF"]
 
     def _assemble(self, x, J):
-        return assemble_radial_kernel(x, J, self.dp.cpu(), self.kernel, self.sigma)
+        return assemble_kernel(x, J, self.dp.cpu(), self.sigma, kernel=self.kernel)

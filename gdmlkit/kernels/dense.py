@@ -27,7 +27,16 @@ def _permuted(x, J, desc_perms):
     return x[:, desc_perms], J[:, desc_perms, :]
 
 
-def kernel_blocks(x1, J1, x2P, J2P, sigma, use_E=False):
+def _coefficients(dist, sigma, kernel, with_value):
+    """(a, b, k or None) at descriptor distances: the hand-derived Matérn-5/2 (kernel None) or a
+    :class:`~gdmlkit.kernels.radial.RadialKernel`'s coefficients by automatic differentiation."""
+    if kernel is not None:
+        return kernel.coefficients(dist, sigma, with_value=with_value)
+    a, b = matern52_coefficients(dist, sigma)
+    return a, b, (matern52(dist, sigma) if with_value else None)
+
+
+def kernel_blocks(x1, J1, x2P, J2P, sigma, use_E=False, kernel=None):
     """Kernel blocks between query geometries (rows) and permuted training geometries (columns).
 
     Parameters
@@ -40,6 +49,8 @@ def kernel_blocks(x1, J1, x2P, J2P, sigma, use_E=False):
         Kernel length scale (descriptor units, 1/L).
     use_E : bool
         Also return the energy blocks.
+    kernel : RadialKernel, optional
+        Base kernel (default: the hand-derived Matérn-5/2).
 
     Returns
     -------
@@ -49,7 +60,7 @@ def kernel_blocks(x1, J1, x2P, J2P, sigma, use_E=False):
     n, P = x2P.shape[:2]
     diff = x1[:, None, None, :] - x2P[None]  # (m, n, P, D)
     dist = torch.linalg.vector_norm(diff, dim=-1)  # (m, n, P)
-    a, b = matern52_coefficients(dist, sigma)
+    a, b, k = _coefficients(dist, sigma, kernel, use_E)
     W = torch.einsum("inp,npdk->idnk", a, J2P).reshape(m, D, n * dim_i)
     FF = torch.bmm(J1.transpose(1, 2), W)  # (m, 3N, n*3N)
     u = torch.einsum("idk,inpd->inkp", J1, diff)  # (m, n, 3N, P)
@@ -60,12 +71,12 @@ def kernel_blocks(x1, J1, x2P, J2P, sigma, use_E=False):
         ad = diff * a[..., None]  # (m, n, P, D)
         out["FE"] = torch.einsum("idk,inpd->ikn", J1, ad).reshape(m * dim_i, n)
         out["EF"] = -torch.einsum("inpd,npdl->inl", ad, J2P).reshape(m, n * dim_i)
-        out["EE"] = matern52(dist, sigma).sum(-1)
+        out["EE"] = k.sum(-1)
     return out
 
 
 def assemble_kernel(x, J, desc_perms, sigma, *, use_E=False, out=None, lower_only=False,
-                    block_size=None, perms_per_chunk=None, progress=False):
+                    block_size=None, perms_per_chunk=None, progress=False, kernel=None):
     """Assemble the symmetrised training kernel (without lambda) into a float64 array.
 
     Parameters
@@ -90,6 +101,8 @@ def assemble_kernel(x, J, desc_perms, sigma, *, use_E=False, out=None, lower_onl
         Jacobians near 256 MB.
     progress : bool
         Show a tqdm bar.
+    kernel : RadialKernel, optional
+        Base kernel (default: the hand-derived Matérn-5/2).
 
     Returns
     -------
@@ -117,7 +130,7 @@ def assemble_kernel(x, J, desc_perms, sigma, *, use_E=False, out=None, lower_onl
             c1 = min(cols, c0 + c)
             for k, dp in enumerate(chunks):
                 x2P, J2P = _permuted(x[c0:c1], J[c0:c1], dp)
-                blk = kernel_blocks(x[s:e], J[s:e], x2P, J2P, sigma, use_E=use_E)
+                blk = kernel_blocks(x[s:e], J[s:e], x2P, J2P, sigma, use_E=use_E, kernel=kernel)
                 put = torch.Tensor.copy_ if k == 0 else torch.Tensor.add_
                 put(Kt[s * dim_i:e * dim_i, c0 * dim_i:c1 * dim_i], blk["FF"])
                 if use_E:

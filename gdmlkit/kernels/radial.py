@@ -21,13 +21,12 @@ O((r/sigma)^4) relative.
 import functools
 import math
 
-import numpy as np
 import torch
 
 from .matern import HessianPairs, SymmetricHessianPairs
 
 __all__ = ["RadialKernel", "Matern52Kernel", "GaussianKernel", "KERNELS", "make_kernel", "KernelTiles",
-           "RadialPairs", "RadialSymmetricPairs", "radial_kernel_blocks", "assemble_radial_kernel"]
+           "RadialPairs", "RadialSymmetricPairs"]
 
 #: Below R_SMALL * sigma the coefficients come from the Taylor series at 0 (see the module docstring).
 R_SMALL = 1e-4
@@ -225,55 +224,3 @@ class RadialSymmetricPairs(KernelTiles, SymmetricHessianPairs):
     def __init__(self, x, desc_perms, kernel, sigma, block=None):
         super().__init__(x, desc_perms, sigma, block=block)
         self._use_kernel(kernel)
-
-
-def radial_kernel_blocks(x1, J1, x2P, J2P, kernel, sigma, use_E=False):
-    """Kernel blocks of row geometries (x1 (m, D), J1 (m, D, c)) against permuted column geometries
-    (x2P (n, P, D), J2P (n, P, D, c)): dict 'FF' (m c, n c) and with use_E 'FE' (m c, n), 'EF' (m, n c),
-    'EE' (m, n). The formulas of :func:`gdmlkit.kernels.dense.kernel_blocks` with the kernel's a, b, kappa."""
-    m, D, c = J1.shape
-    n, P = x2P.shape[:2]
-    diff = x1[:, None, None, :] - x2P[None]  # (m, n, P, D)
-    a, b, k = kernel.coefficients(torch.linalg.vector_norm(diff, dim=-1), sigma, with_value=use_E)
-    FF = torch.bmm(J1.transpose(1, 2), torch.einsum("inp,npdk->idnk", a, J2P).reshape(m, D, n * c))
-    u = torch.einsum("idk,inpd->inkp", J1, diff)  # (m, n, c, P)
-    v = torch.einsum("npdl,inpd->inpl", J2P, diff) * b[..., None]  # (m, n, P, c)
-    FF = FF.view(m, c, n, c) - torch.matmul(u, v).permute(0, 2, 1, 3)
-    out = {"FF": FF.reshape(m * c, n * c)}
-    if use_E:
-        ad = diff * a[..., None]
-        out["FE"] = torch.einsum("idk,inpd->ikn", J1, ad).reshape(m * c, n)
-        out["EF"] = -torch.einsum("inpd,npdl->inl", ad, J2P).reshape(m, n * c)
-        out["EE"] = k.sum(-1)
-    return out
-
-
-def assemble_radial_kernel(x, J, desc_perms, kernel, sigma, *, use_E=False, out=None, lower_only=False,
-                           block_pairs=2**21):
-    """The symmetrised training kernel (without lam) of a radial kernel as a float64 numpy array.
-
-    Same layout and arguments as :func:`gdmlkit.kernels.dense.assemble_kernel` (rows [forces; energies];
-    x (n, D), J (n, D, c), desc_perms (P, D)); tiles of row x column geometries keep about `block_pairs`
-    x max(D, c) numbers live.
-    """
-    n, D, c = J.shape
-    nF = n * c
-    size = nF + (n if use_E else 0)
-    K = torch.from_numpy(np.empty((size, size)) if out is None else out)
-    P = desc_perms.shape[0]
-    m = int(min(n, 32))
-    step = int(max(1, min(n, block_pairs // (m * P * max(D, c)))))
-    for s in range(0, n, m):
-        e = min(n, s + m)
-        cols = e if (lower_only and not use_E) else n
-        for c0 in range(0, cols, step):
-            c1 = min(cols, c0 + step)
-            blk = radial_kernel_blocks(x[s:e], J[s:e], x[c0:c1][:, desc_perms], J[c0:c1][:, desc_perms, :],
-                                       kernel, sigma, use_E=use_E)
-            K[s * c:e * c, c0 * c:c1 * c] = blk["FF"]
-            if use_E:
-                K[nF + s:nF + e, c0 * c:c1 * c] = blk["EF"]
-                K[nF + s:nF + e, nF + c0:nF + c1] = blk["EE"]
-                if not lower_only:
-                    K[s * c:e * c, nF + c0:nF + c1] = blk["FE"]
-    return K.numpy()

@@ -22,7 +22,6 @@ from ..descriptors import InverseDistanceDescriptor
 from ..kernels.dense import assemble_kernel
 from ..kernels.dense_pairs import assemble_pair_kernel
 from ..kernels.operator import HessianKernelOperator
-from ..kernels.radial import assemble_radial_kernel
 from ..preconditioners import make_preconditioner
 from ..solvers import cholesky_factor_inplace, cholesky_solve
 from ..solvers.pcg import pcg
@@ -76,10 +75,9 @@ def _assemble(est, kernel, x, J, dp, use_E_cstr, K):
         g, pairs, *basis = J
         assemble_pair_kernel(x, g, pairs, dp, est.sigma, basis=basis[0] if basis else None, use_E=use_E_cstr,
                              out=K, lower_only=True, progress=est.progress)
-    elif kernel is None:
-        assemble_kernel(x, J, dp, est.sigma, use_E=use_E_cstr, out=K, lower_only=True, progress=est.progress)
     else:
-        assemble_radial_kernel(x, J, dp, kernel, est.sigma, use_E=use_E_cstr, out=K, lower_only=True)
+        assemble_kernel(x, J, dp, est.sigma, use_E=use_E_cstr, out=K, lower_only=True, progress=est.progress,
+                        kernel=kernel)
 
 
 def _factor_and_solve(est, x, J, dp, y_vec, use_E_cstr, policy):

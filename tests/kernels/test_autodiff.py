@@ -13,7 +13,7 @@ from gdmlkit.kernels import HessianKernelOperator
 from gdmlkit.kernels.autodiff import AutodiffKernelOperator
 from gdmlkit.kernels.dense import kernel_blocks
 from gdmlkit.kernels.matern import matern52, matern52_coefficients
-from gdmlkit.kernels.radial import GaussianKernel, Matern52Kernel, RadialKernel, radial_kernel_blocks
+from gdmlkit.kernels.radial import GaussianKernel, Matern52Kernel, RadialKernel
 from gdmlkit.models.predictor import GDMLPredictor
 from gdmlkit.symmetry import permutation_desc_index
 
@@ -56,7 +56,7 @@ def test_blocks_equal_the_hand_derived_kernel():
     J, Ja = InverseDistanceDescriptor(9).jacobian(g), AutodiffInverseDistanceDescriptor(9).jacobian(ga)
     dpt = torch.from_numpy(dp)
     hand = kernel_blocks(x[:3], J[:3], x[:, dpt], J[:, dpt], 10.0, use_E=True)
-    ad = radial_kernel_blocks(xa[:3], Ja[:3], xa[:, dpt], Ja[:, dpt], Matern52Kernel(), 10.0, use_E=True)
+    ad = kernel_blocks(xa[:3], Ja[:3], xa[:, dpt], Ja[:, dpt], 10.0, use_E=True, kernel=Matern52Kernel())
     for name in ("FF", "FE", "EF", "EE"):
         np.testing.assert_allclose(ad[name].numpy(), hand[name].numpy(), rtol=1e-10,
                                    atol=1e-12 * hand[name].abs().max().item())
@@ -70,7 +70,7 @@ def test_blocks_equal_double_autograd_of_the_kernel():
     R = torch.from_numpy(train.R)
     x, g = desc.transform(R)
     J = desc.jacobian(g)
-    blk = radial_kernel_blocks(x[:1], J[:1], x[1:, None], J[1:, None], kernel, sigma, use_E=True)
+    blk = kernel_blocks(x[:1], J[:1], x[1:, None], J[1:, None], sigma, use_E=True, kernel=kernel)
     k = lambda A, B: kernel(desc.forward(A), desc.forward(B), sigma)  # noqa: E731
     for j, Rj in enumerate(R[1:]):
         FF = torch.func.jacfwd(torch.func.grad(k, argnums=0), argnums=1)(R[0], Rj).reshape(27, 27)
