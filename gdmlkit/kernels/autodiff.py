@@ -10,7 +10,6 @@ so PCG and the Nyström preconditioners work unchanged (the operator contract of
 ``tests/operator_contract.py``).
 """
 
-from .dense import assemble_kernel, kernel_blocks
 from .operator import HessianKernelOperator
 from .radial import RadialPairs, RadialSymmetricPairs, make_kernel
 
@@ -43,12 +42,3 @@ class AutodiffKernelOperator(HessianKernelOperator):
         if self.symmetric:
             return RadialSymmetricPairs(self.x, self.dp, self.kernel, self.sigma, block=tile_rows)
         return RadialPairs(self.XP, self.kernel, self.sigma)
-
-    def _coefficients(self, dist):
-        return self.kernel.coefficients(dist, self.sigma)[:2]
-
-    def _force_blocks(self, x1, J1, x2P, J2P):
-        return kernel_blocks(x1, J1, x2P, J2P, self.sigma, kernel=self.kernel)["FF"]
-
-    def _assemble(self, x, J):
-        return assemble_kernel(x, J, self.dp.cpu(), self.sigma, kernel=self.kernel)

@@ -120,7 +120,9 @@ class HessianKernelOperator(KernelOperator):
             self._coef = [self.pairs.coefficients(self.x[s:s + self.tile_rows])
                           for s in range(0, self.n_train, self.tile_rows)]
 
-    # Hooks of the base kernel (Matérn-5/2 here; AutodiffKernelOperator takes any radial kernel).
+    #: Base kernel: None for the hand-derived Matérn-5/2 (AutodiffKernelOperator takes any radial kernel).
+    kernel = None
+
     def _make_pairs(self, tile_rows):
         """The tiled pair products: symmetric (each block pair once) or plain."""
         if self.symmetric:
@@ -129,15 +131,9 @@ class HessianKernelOperator(KernelOperator):
 
     def _coefficients(self, dist):
         """Hessian coefficients (a, b) at descriptor distances `dist`."""
-        return matern52_coefficients(dist, self.sigma)
-
-    def _force_blocks(self, x1, J1, x2P, J2P):
-        """Dense force-force blocks of rows (x1, J1) against permuted columns (x2P, J2P)."""
-        return kernel_blocks(x1, J1, x2P, J2P, self.sigma)["FF"]
-
-    def _assemble(self, x, J):
-        """The dense kernel (numpy) of descriptors x and Jacobians J."""
-        return assemble_kernel(x, J, self.dp.cpu(), self.sigma)
+        if self.kernel is None:
+            return matern52_coefficients(dist, self.sigma)
+        return self.kernel.coefficients(dist, self.sigma)[:2]
 
     @property
     def cached_bytes(self):
@@ -256,7 +252,7 @@ class HessianKernelOperator(KernelOperator):
                 pos_r = (inv_r[sel_r] - rs) * c + rows[sel_r] % c
                 gr = geo_r[rs:rs + step_r]
                 if dense:
-                    blk = self._force_blocks(self.x[gr], self.jacobian(gr), xc, UP)
+                    blk = kernel_blocks(self.x[gr], self.jacobian(gr), xc, UP, self.sigma, kernel=self.kernel)["FF"]
                 else:
                     blk = self._pair_columns(gr, xc, UP).reshape(len(gr) * c, len(gc) * c)
                 blk = blk.index_select(0, pos_r).index_select(1, pos_c)
@@ -300,7 +296,7 @@ class HessianKernelOperator(KernelOperator):
 
     def to_dense(self):
         """The full matrix K + lam I as a numpy array (small problems and tests only)."""
-        K = self._assemble(self.x.cpu(), self.jacobian().cpu())
+        K = assemble_kernel(self.x.cpu(), self.jacobian().cpu(), self.dp.cpu(), self.sigma, kernel=self.kernel)
         K[np.diag_indices_from(K)] += self.lam
         return K
 
