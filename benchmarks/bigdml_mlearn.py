@@ -122,7 +122,7 @@ def plan(blocks, queue):
     sizes = {el: sizes_of(el) for el in blocks}
     out = [(el, "mean", n, "-") for el in blocks for n in sizes[el]]
     out += [(el, m, CV_N[m], "E") for m in ("none", "auto") for el in blocks]
-    for n in SIZES + (66,):
+    for n in sorted(set().union(*sizes.values())):
         for el in blocks:
             if n in sizes[el]:
                 out += [(el, "none", n, "E"), (el, "auto", n, "E"), (el, "none", n, "c")]
