@@ -109,7 +109,7 @@ def _train(args, say, save=True):
 def _cmd_test(args):
     model = load_model(args.model)
     data = _load(args.dataset, args)
-    if model.energy_unit_ and model.length_unit_:
+    if getattr(model, "energy_unit_", None) and getattr(model, "length_unit_", None):  # CG models have none
         data = data.to_units(model.energy_unit_, model.length_unit_)
     if args.n_test and args.n_test < len(data):
         data = data[np.random.default_rng(args.seed).permutation(len(data))[:args.n_test]]

@@ -17,7 +17,7 @@ from .exceptions import ModelFormatError
 from .utils.atomic import atomic_savez
 from .version import __version__
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "register_estimator", "register_importer", "write_model_file",
+__all__ = ["FORMAT", "FORMAT_VERSION", "register_estimator", "estimator_class", "register_importer", "write_model_file",
            "read_model_file", "load_model"]
 
 FORMAT = "gdmlkit-model"
@@ -31,6 +31,13 @@ def register_estimator(cls):
     """Class decorator: files whose meta names ``cls.__name__`` are loaded by ``cls._from_saved``."""
     _ESTIMATORS[cls.__name__] = cls
     return cls
+
+
+def estimator_class(name):
+    """The registered estimator class called `name`; ModelFormatError if this gdmlkit has none."""
+    if name not in _ESTIMATORS:
+        raise ModelFormatError(f"The file holds a {name}, which this gdmlkit cannot load (it reads {sorted(_ESTIMATORS)}).")
+    return _ESTIMATORS[name]
 
 
 def register_importer(description, detect, load):
@@ -81,10 +88,10 @@ def load_model(path, device="cpu"):
             raise ModelFormatError(f"{path} has model format version {version}; this gdmlkit "
                                    f"({__version__}) reads up to {FORMAT_VERSION}. Upgrade gdmlkit.")
         meta = json.loads(str(data["meta"]))
-        cls = _ESTIMATORS.get(meta.get("estimator"))
-        if cls is None:
-            raise ModelFormatError(f"{path} holds a {meta.get('estimator')}, which this gdmlkit cannot load "
-                                   f"(it reads {sorted(_ESTIMATORS)}).")
+        try:
+            cls = estimator_class(meta.get("estimator"))
+        except ModelFormatError as exc:
+            raise ModelFormatError(f"{path}: {exc}") from None
         return cls._from_saved(data, meta, device)
     for _, detect, load in _IMPORTERS:
         if detect(data):

@@ -15,6 +15,7 @@ import torch
 from ..descriptors import InverseDistanceDescriptor
 from ..models import GDMLRegressor
 from ..base import extends_params
+from ..model_format import register_estimator
 
 __all__ = ["ChiralInverseDistanceDescriptor", "ChiralGDMLRegressor", "chain_quadruples"]
 
@@ -113,6 +114,7 @@ class ChiralInverseDistanceDescriptor:
         return self._inv.internal_frame(R)
 
 
+@register_estimator
 class ChiralGDMLRegressor(GDMLRegressor):
     """:class:`~gdmlkit.models.GDMLRegressor` on :class:`ChiralInverseDistanceDescriptor` (no permutations).
 

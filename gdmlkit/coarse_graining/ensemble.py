@@ -10,9 +10,11 @@ import torch
 from tqdm.auto import tqdm
 
 from ..base import BaseEstimator, check_is_fitted
+from ..model_format import load_model, register_estimator, write_model_file
 from ..models.predictor import GDMLPredictor
 from ..utils.validation import check_positions, check_scalar
 from .descriptor import ChiralGDMLRegressor
+from .io import ensemble_state, restore_ensemble
 from .prior import HarmonicPrior
 from .sampling import kmeans, stratified_subsets
 
@@ -36,6 +38,7 @@ def _check_frames(R, F):
                          "R, F = R[keep], F[keep].")
 
 
+@register_estimator
 class CGGDMLRegressor(BaseEstimator):
     """Coarse-grained force field: the mean of `n_models` GDML force fields, each fitted to the
     instantaneous mapped forces of its own `n_train` frames, drawn stratified over the CG configurations.
@@ -315,6 +318,29 @@ class CGGDMLRegressor(BaseEstimator):
             E_p, F_p = self.prior_.energy_forces(R)
             E, F = E + E_p, F + F_p
         return (E, F, F_std) if return_std else (E, F)
+
+    def describe(self):
+        """A few lines on the fitted ensemble (``gdmlkit info`` prints them)."""
+        check_is_fitted(self, "estimators_")
+        cv = "" if self.cv_results_ is None else f", chosen from {len(self.cv_results_['params'])} by cross-validation"
+        return "\n".join([repr(self), f"  beads: {self.n_beads_}, members: {len(self.estimators_)} "
+                          f"({type(self.estimators_[0]).__name__}) of {len(self.subsets_[0])} frames each",
+                          f"  sigma = {self.sigma_:g}, lam = {self.lam_:g}{cv}",
+                          f"  prior: {'none' if self.prior_ is None else 'harmonic bonds and angles'}"])
+
+    def save(self, path):
+        """Write the fitted ensemble to `path` (one .npz, no pickle, atomic); load with :meth:`load`."""
+        check_is_fitted(self, "estimators_")
+        write_model_file(path, self, *ensemble_state(self))
+
+    @classmethod
+    def load(cls, path, device="cpu"):
+        """Load an ensemble saved with :meth:`save`. See :func:`gdmlkit.model_format.load_model`."""
+        return load_model(path, device=device)
+
+    @classmethod
+    def _from_saved(cls, data, meta, device):
+        return restore_ensemble(cls, data, meta, device)
 
     def __getstate__(self):
         state = self.__dict__.copy()

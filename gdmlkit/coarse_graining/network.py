@@ -4,14 +4,17 @@ with :class:`~gdmlkit.nn.NNRegressor`."""
 import numpy as np
 
 from ..base import BaseEstimator, check_is_fitted
+from ..model_format import load_model, register_estimator, write_model_file
 from ..nn import NNRegressor
 from ..utils.validation import check_positions
 from .ensemble import CGGDMLRegressor
+from .io import cgnet_state, restore_cgnet
 from .prior import HarmonicPrior
 
 __all__ = ["CGNetRegressor"]
 
 
+@register_estimator
 class CGNetRegressor(BaseEstimator):
     """Prior + network, as CGnet: U(R) = U_prior(R) + U_net(R), fitted to the instantaneous mapped forces.
 
@@ -77,3 +80,24 @@ class CGNetRegressor(BaseEstimator):
             E_p, F_p = self.prior_.energy_forces(R)
             E, F = E + E_p, F + F_p
         return E, F
+
+    def describe(self):
+        """A few lines on the fitted model (``gdmlkit info`` prints them)."""
+        check_is_fitted(self, "network_")
+        return "\n".join([repr(self), f"  beads: {self.n_beads_}",
+                          f"  prior: {'none' if self.prior_ is None else 'harmonic bonds and angles'}",
+                          *self.network_.describe().splitlines()[1:]])
+
+    def save(self, path):
+        """Write the fitted model to `path` (one .npz, no pickle, atomic); load with :meth:`load`."""
+        check_is_fitted(self, "network_")
+        write_model_file(path, self, *cgnet_state(self))
+
+    @classmethod
+    def load(cls, path, device="cpu"):
+        """Load a model saved with :meth:`save`. See :func:`gdmlkit.model_format.load_model`."""
+        return load_model(path, device=device)
+
+    @classmethod
+    def _from_saved(cls, data, meta, device):
+        return restore_cgnet(cls, data, meta, device)

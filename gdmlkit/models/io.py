@@ -12,7 +12,7 @@ from ..kernels.radial import make_kernel
 from ..model_format import load_model, register_importer, write_model_file
 from ..units import normalize_energy_unit, normalize_length_unit
 
-__all__ = ["save_model", "load_model", "restore_model"]
+__all__ = ["save_model", "load_model", "model_state", "restore_model", "params_to_json", "params_from_json"]
 
 _ARRAYS = ("R_desc_", "R_d_desc_alpha_", "perms_", "z_")
 _OPTIONAL_ARRAYS = ("alphas_", "alphas_E_", "R_train_", "cell_", "pbc_")
@@ -24,14 +24,39 @@ def save_model(model, path):
 
     A custom descriptor or kernel is saved by name and parameters when it is a built-in one; a
     user-written one raises TypeError (the file could not rebuild it)."""
-    check_is_fitted(model, "R_d_desc_alpha_")
+    write_model_file(path, model, *model_state(model))
+
+
+def params_to_json(model):
+    """The constructor parameters of a kernel model (fitted or not) as JSON: arrays as lists, built-in
+    descriptors and kernels by name and parameters (:func:`params_from_json` inverts it)."""
     params = model.get_params()
-    for name in _ARRAY_PARAMS:
-        if name in params and params[name] is not None and not isinstance(params[name], str):
-            params[name] = np.asarray(params[name]).tolist()
+    for name, value in params.items():  # perms, reference, quadruples (ChiralGDMLRegressor) ... as lists
+        if isinstance(value, np.ndarray) or (name in _ARRAY_PARAMS and value is not None and not isinstance(value, str)):
+            params[name] = np.asarray(value).tolist()
     for name in ("descriptor", "kernel"):  # AD path: built-in descriptors and kernels by name and parameters
         if params.get(name) is not None and not isinstance(params[name], str):
             params[name] = params[name].spec()
+    return params
+
+
+def params_from_json(params, device):
+    """Constructor parameters from :func:`params_to_json`, for `device`."""
+    params = dict(params, device=device)
+    for name in _ARRAY_PARAMS:
+        if params.get(name) is not None and not isinstance(params[name], str):
+            params[name] = np.asarray(params[name], dtype=np.int64 if name == "perms" else np.float64)
+    if params.get("descriptor") is not None:
+        params["descriptor"] = make_descriptor(params["descriptor"])
+    if isinstance(params.get("kernel"), dict):
+        params["kernel"] = make_kernel(params["kernel"])
+    return params
+
+
+def model_state(model):
+    """(meta, arrays) of a fitted kernel model, as its file holds them (:func:`restore_model` inverts it)."""
+    check_is_fitted(model, "R_d_desc_alpha_")
+    params = params_to_json(model)
     arrays = {name: np.asarray(getattr(model, name)) for name in _ARRAYS}
     for name in _OPTIONAL_ARRAYS:
         if getattr(model, name, None) is not None:
@@ -44,21 +69,12 @@ def save_model(model, path):
         "solve_info_": {k: v for k, v in (model.solve_info_ or {}).items() if isinstance(v, (int, float, str))},
         "symmetry_": getattr(model, "symmetry_", None),
     }
-    write_model_file(path, model, meta, arrays)
+    return meta, arrays
 
 
 def restore_model(cls, data, meta, device):
     """A fitted `cls` (GDMLRegressor or BIGDMLRegressor) from the arrays and meta of its model file."""
-    params = meta["params"]
-    for name in _ARRAY_PARAMS:
-        if params.get(name) is not None and not isinstance(params[name], str):
-            params[name] = np.asarray(params[name], dtype=np.int64 if name == "perms" else np.float64)
-    params["device"] = device
-    if params.get("descriptor") is not None:
-        params["descriptor"] = make_descriptor(params["descriptor"])
-    if isinstance(params.get("kernel"), dict):
-        params["kernel"] = make_kernel(params["kernel"])
-    model = cls(**params)
+    model = cls(**params_from_json(meta["params"], device))
     for name in _ARRAYS + _OPTIONAL_ARRAYS:
         setattr(model, name, data.get(name))
     model.c_ = meta["c_"]

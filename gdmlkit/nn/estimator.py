@@ -387,11 +387,15 @@ class NNRegressor(BaseEstimator):
     # ------------------------------------------------------------ persistence
     def save(self, path):
         """Write the fitted network to `path` (.npz without pickle, atomic); load with :func:`gdmlkit.model_format.load_model`."""
+        write_model_file(path, self, *self._model_state())
+
+    def _model_state(self):
+        """(meta, arrays) of the fitted network, as its model file holds them (:meth:`_from_saved` inverts it)."""
         check_is_fitted(self, "module_")
         meta = {"params": self.get_params(), **{k: getattr(self, k) for k in _SAVED}, "is_periodic": self.is_periodic,
                 "pbc_": None if self.pbc_ is None else self.pbc_.tolist()}
         state = {f"state/{k}": v.detach().cpu().numpy() for k, v in self.module_.state_dict().items()}
-        write_model_file(path, self, meta, {"z_": self.z_, **state})
+        return meta, {"z_": self.z_, **state}
 
     @classmethod
     def load(cls, path, device="cpu"):
