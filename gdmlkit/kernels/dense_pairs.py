@@ -12,14 +12,15 @@ reference with BIGDML's large space groups) are never formed. With ``pi_P`` the 
     K^FF_ij = J_i^T W - sum_P b_P u_P v_P^T,   K^FE_ij = sum_P a_P u_P,   K^EF_ij = -sum_P a_P v_P
 
 and ``J_i^T W = sum_P a_P J_i^T S_P J_j`` is summed coset by coset: the permutations that send atom a
-to atom c contribute ``a_P G_j[c, pi_P b]`` to ``W[a, b, c]``.
+to atom c contribute ``a_P G_j[c, pi_P b]`` to ``W[a, b, c]``. The coefficients a_P, b_P are those of the
+base kernel: the hand-derived Matérn-5/2 or any :class:`~gdmlkit.kernels.radial.RadialKernel`.
 """
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .matern import matern52, matern52_coefficients
+from .dense import _coefficients
 
 __all__ = ["assemble_pair_kernel"]
 
@@ -54,8 +55,9 @@ def atom_permutations(desc_perms, alpha, beta, n_atoms):
 class _PairKernel:
     """Geometry-independent index maps of one pair structure and group, and the blocks of tiles."""
 
-    def __init__(self, x, g, alpha, beta, dp, sigma):
+    def __init__(self, x, g, alpha, beta, dp, sigma, kernel=None):
         n, D = x.shape
+        self.kernel = kernel
         self.n_atoms = N = int(max(alpha.max(), beta.max())) + 1
         self.sigma = sigma
         self.dp = dp
@@ -112,7 +114,7 @@ class _PairKernel:
             e = min(P, s + p_chunk)
             cross = torch.einsum("id,jpd->ijp", self.x[rows], self.x[cols][:, self.dp[s:e]])
             dist = (self.sq[rows][:, None, None] + self.sq[cols][None, :, None] - 2.0 * cross).clamp_min_(0).sqrt_()
-            a, b = matern52_coefficients(dist, sigma)  # (m, c, p)
+            a, b, k = _coefficients(dist, sigma, self.kernel, use_E)  # (m, c, p)
             weights[:, :, s:e] = a
             p = e - s
             # batched over the first atom: (N, 3m, N) @ (N, N, p c) -> u[a, (i, k), (P, j)]
@@ -126,7 +128,7 @@ class _PairKernel:
             if use_E:
                 FE.add_(torch.matmul(u, a[..., None]).view(m, c, N, 3))
                 EF.sub_(torch.matmul(v, a[..., None]).view(m, c, N, 3))
-                EE.add_(matern52(dist, sigma).sum(-1))
+                EE.add_(k.sum(-1))
         FF = -term2
         s_max = self.coset.shape[2]
         a_step = int(max(1, min(N, TILE_FLOATS // (N * s_max * 3 * N))))
@@ -146,7 +148,7 @@ class _PairKernel:
 
 
 def assemble_pair_kernel(x, g, pairs, desc_perms, sigma, *, basis=None, use_E=False, out=None, lower_only=False,
-                         progress=False):
+                         progress=False, kernel=None):
     """Assemble the symmetrised training kernel (without lambda) of a pair descriptor into a float64 array.
 
     Parameters
@@ -165,6 +167,8 @@ def assemble_pair_kernel(x, g, pairs, desc_perms, sigma, *, basis=None, use_E=Fa
     use_E, out, lower_only, progress
         As :func:`gdmlkit.kernels.dense.assemble_kernel`; with ``lower_only`` the energy rows are filled below
         the diagonal too (the lower triangle of the whole matrix), from the transposed force-energy blocks.
+    kernel : RadialKernel, optional
+        Base kernel (default: the hand-derived Matérn-5/2).
 
     Returns
     -------
@@ -173,7 +177,7 @@ def assemble_pair_kernel(x, g, pairs, desc_perms, sigma, *, basis=None, use_E=Fa
     alpha, beta = (torch.as_tensor(t, dtype=torch.long) for t in pairs)
     n, D = x.shape
     dp = torch.as_tensor(desc_perms, dtype=torch.long)
-    kern = _PairKernel(x, g, alpha, beta, dp, sigma)
+    kern = _PairKernel(x, g, alpha, beta, dp, sigma, kernel)
     N, P_all = kern.n_atoms, kern.n_perms
     r = 3 * N if basis is None else basis.shape[2]
     nF = n * r

@@ -46,7 +46,7 @@ def closed_form(est, R, desc, x, g, dp, F, y_vec, use_E_cstr, policy):
     """
     n, n_atoms = F.shape[:2]
     frame = desc.internal_frame(torch.from_numpy(R))
-    pairs = _pair_structure(est, desc, dp)
+    pairs = _pair_structure(desc, dp)
     if frame is None:  # some geometry linear: solve in full Cartesian space
         J = (g, pairs) if pairs else desc.jacobian(g)
         return _factor_and_solve(est, x, J, dp, y_vec, use_E_cstr, policy)
@@ -60,11 +60,11 @@ def closed_form(est, R, desc, x, g, dp, F, y_vec, use_E_cstr, policy):
     return np.concatenate([alpha_F, beta[n * r:]]), info
 
 
-def _pair_structure(est, desc, dp):
-    """The atom pairs (alpha, beta) of the hand-derived inverse distances, whose sparse Jacobians the closed form
-    contracts without forming them (:mod:`gdmlkit.kernels.dense_pairs`), where that is the faster path
-    (``PAIR_KERNEL_PERMS``); None otherwise."""
-    if est.base_kernel() is not None or not isinstance(desc, InverseDistanceDescriptor):
+def _pair_structure(desc, dp):
+    """The atom pairs (alpha, beta) of the hand-derived inverse distances (any base kernel), whose sparse Jacobians
+    the closed form contracts without forming them (:mod:`gdmlkit.kernels.dense_pairs`), where that is the faster
+    path (``PAIR_KERNEL_PERMS``); None otherwise."""
+    if not isinstance(desc, InverseDistanceDescriptor):
         return None
     return desc._pairs("cpu") if len(dp) >= PAIR_KERNEL_PERMS else None
 
@@ -74,7 +74,7 @@ def _assemble(est, kernel, x, J, dp, use_E_cstr, K):
     if isinstance(J, tuple):
         g, pairs, *basis = J
         assemble_pair_kernel(x, g, pairs, dp, est.sigma, basis=basis[0] if basis else None, use_E=use_E_cstr,
-                             out=K, lower_only=True, progress=est.progress)
+                             out=K, lower_only=True, progress=est.progress, kernel=kernel)
     else:
         assemble_kernel(x, J, dp, est.sigma, use_E=use_E_cstr, out=K, lower_only=True, progress=est.progress,
                         kernel=kernel)

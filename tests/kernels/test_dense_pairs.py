@@ -14,6 +14,7 @@ from gdmlkit import BIGDMLRegressor, GDMLRegressor, find_spacegroup_symmetry
 from gdmlkit.descriptors import InverseDistanceDescriptor, PeriodicInverseDistanceDescriptor
 from gdmlkit.kernels.dense import assemble_kernel
 from gdmlkit.kernels.dense_pairs import assemble_pair_kernel
+from gdmlkit.kernels.radial import GaussianKernel
 from gdmlkit.symmetry import permutation_desc_index
 
 from helpers import make
@@ -29,11 +30,12 @@ def _molecule(n=11, seed=3):  # 11: tiles of 8 and 3 geometries
     return desc, R, torch.from_numpy(permutation_desc_index(S3))
 
 
-def _compare(desc, R, dp, sigma, use_E, lower_only, basis):
+def _compare(desc, R, dp, sigma, use_E, lower_only, basis, kernel=None):
     x, g = desc.transform(R)
     J = desc.jacobian(g) if basis is None else desc.jacobian(g) @ basis
-    ref = assemble_kernel(x, J, dp, sigma, use_E=use_E)
-    got = assemble_pair_kernel(x, g, desc._pairs("cpu"), dp, sigma, basis=basis, use_E=use_E, lower_only=lower_only)
+    ref = assemble_kernel(x, J, dp, sigma, use_E=use_E, kernel=kernel)
+    got = assemble_pair_kernel(x, g, desc._pairs("cpu"), dp, sigma, basis=basis, use_E=use_E, lower_only=lower_only,
+                               kernel=kernel)
     if lower_only:
         ref, got = np.tril(ref), np.tril(got)
     np.testing.assert_allclose(got, ref, rtol=0, atol=1e-12 * np.abs(ref).max())
@@ -46,6 +48,15 @@ def test_molecule_with_permutations_equals_the_dense_jacobian_kernel(use_E, lowe
     monkeypatch.setattr(dense_pairs, "TILE_FLOATS", tile_floats)
     desc, R, dp = _molecule()
     _compare(desc, R, dp, 2.0, use_E, lower_only, None)
+
+
+def test_a_radial_base_kernel_equals_its_dense_jacobian_kernel():
+    desc, R, dp = _molecule()
+    _compare(desc, R, dp, 2.0, True, False, None, kernel=GaussianKernel())
+    x, g = desc.transform(R)  # and differs from the Matérn one: the kernel is used, not ignored
+    K_m = assemble_pair_kernel(x, g, desc._pairs("cpu"), dp, 2.0)
+    assert np.abs(assemble_pair_kernel(x, g, desc._pairs("cpu"), dp, 2.0, kernel=GaussianKernel()) - K_m).max() > \
+        1e-3 * np.abs(K_m).max()
 
 
 def test_rigid_motion_free_bases_equal_the_projected_dense_kernel():
@@ -68,12 +79,15 @@ def test_supercell_with_its_full_space_group_equals_the_dense_jacobian_kernel():
 def test_the_closed_form_gives_the_same_model_on_either_path(monkeypatch):
     ds = make(n=8, n_atoms=5, seed=1, z=np.array([1, 1, 1, 6, 8]))
     models = []
-    for threshold in (1, 10**9):  # pair path always, never
-        monkeypatch.setattr(solve, "PAIR_KERNEL_PERMS", threshold)
-        models.append(GDMLRegressor(sigma=2.0, perms=S3, use_E_cstr=True).fit(ds))
-    a0, a1 = models[0].alphas_, models[1].alphas_  # an ill-conditioned random system: relative to the largest
-    np.testing.assert_allclose(a0, a1, rtol=0, atol=1e-7 * np.abs(a1).max())
-    assert np.abs(a0 - a1).max() > 0  # two computations, not one path twice
+    for kernel in (None, "gaussian"):
+        for threshold in (1, 10**9):  # pair path always, never
+            monkeypatch.setattr(solve, "PAIR_KERNEL_PERMS", threshold)
+            models.append(GDMLRegressor(sigma=2.0, perms=S3, use_E_cstr=True, kernel=kernel).fit(ds))
+    for pair, dense in (models[:2], models[2:]):
+        a0, a1 = pair.alphas_, dense.alphas_  # an ill-conditioned random system: relative to the largest
+        np.testing.assert_allclose(a0, a1, rtol=0, atol=1e-7 * np.abs(a1).max())
+        assert np.abs(a0 - a1).max() > 0  # two computations, not one path twice
+    assert np.abs(models[0].alphas_ - models[2].alphas_).max() > 1e-3 * np.abs(models[2].alphas_).max()
 
 
 def test_bigdml_full_groups_take_the_pair_path(monkeypatch):
