@@ -15,9 +15,9 @@ network trains in chunks of CHUNK epochs with a checkpoint in --workdir: an inte
 (Ctrl-C, crash, --hours reached) continues where it stopped when the same command is run again.
 
 MD (Fu et al., "Forces are not enough", TMLR 2023, and their code kyonofx/MDsim): Nosé-Hoover
-(ASE NoseHooverChainNVT, one thermostat, damping 20 time steps) at --md-temperature (their MD17
-runs: 500 K, the temperature of the MD17 trajectories), 0.5 fs steps, --md-ps of simulated time
-(theirs: 300 ps), from --md-runs test geometries with Maxwell-Boltzmann velocities; positions
+(ASE NoseHooverChainNVT, one thermostat, damping 20 time steps) at --md-temperature (default 300 K, as
+issue 15 asks; Fu et al.'s MD17 runs used 500 K, the temperature of the MD17 trajectories), 0.5 fs
+steps, --md-ps of simulated time (theirs: 300 ps), from --md-runs test geometries with Maxwell-Boltzmann velocities; positions
 recorded every 100 steps. Bonds: ASE natural_cutoffs neighbours of the start geometry. A run is
 unstable from the first recorded frame in which a bond length deviates by more than 0.5 Å from its
 mean over the reference data (the 2000 rMD17 frames); stability time = the time of that frame (the
@@ -227,7 +227,8 @@ def main():
     p.add_argument("--md-runs", type=int, default=5)
     p.add_argument("--md-ps", type=float, default=300.0, help="simulated time per run (default 300 ps)")
     p.add_argument("--md-steps", type=int, default=None, help="MD steps per run (overrides --md-ps)")
-    p.add_argument("--md-temperature", type=float, default=500.0, help="K (default 500, as Fu et al. for MD17)")
+    p.add_argument("--md-temperature", type=float, default=300.0,
+                   help="K (default 300, as issue 15 asks; Fu et al. ran MD17 at 500)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     p.add_argument("--workdir", default=os.path.join(os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")),
