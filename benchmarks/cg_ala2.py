@@ -21,7 +21,10 @@ after the best constant shift (gdmlkit.coarse_graining.fes_error).
 Usage: ``OMP_NUM_THREADS=1 python benchmarks/cg_ala2.py`` (default sizes 100 200 500 1000, M = 8, 64 walkers
 x 25000 steps (50 ps each); resumable: finished runs are cached in benchmarks/results/cg_ala2_<tag>.json,
 tag 'cpu' by default), ``--sizes ... --walkers 256 --steps 100000 --tag long`` for longer runs, ``--cv-from
-TAG`` to reuse the (sigma, lam) an earlier run cross-validated, ``--table`` to print the cached results.
+TAG`` to reuse the (sigma, lam) an earlier run cross-validated, ``--table`` to print the cached results,
+``--convergence 500 --steps 200000`` to check that the runs are long enough (metrics against simulated time;
+table cg_ala2_<tag>_convergence.md), ``--sigma-sweep 500`` to see whether the cross-validated sigma is the one
+that gives the best free-energy surface (table cg_ala2_<tag>_sigma.md).
 """
 
 import argparse
@@ -43,7 +46,7 @@ DATA = SHARED / "coarse_graining" / "ala2_cgnet"
 KT = boltzmann_kT(300.0, "kcal/mol")
 MASSES = np.array([12.011, 14.007, 12.011, 12.011, 14.007])  # C N C C N (amu)
 POOL, BINS, MIN_COUNT = 9000, 20, 10
-SIGMAS, LAMS = (0.5, 1.0, 2.0), (10.0, 100.0, 1000.0)
+SIGMAS, LAMS = (0.2, 0.3, 0.5, 1.0, 2.0), (1.0, 3.0, 10.0, 30.0, 100.0, 1000.0)
 METHODS = {"single": "(a) one GDML, random", "ensemble": "(b) stratified GDML ensemble", "cgnet": "(c) CGnet-like"}
 
 
@@ -63,15 +66,16 @@ def fes(R):
     return free_energy_surface(phi, psi, bins=BINS)
 
 
-def simulate(model, R_pool, walkers, steps, seed):
-    """CG Langevin run; returns the kept frames (n, 5, 3) and the wall time."""
+def simulate(model, R_pool, walkers, steps, seed, by_time=False):
+    """CG Langevin run; returns the kept frames (n, 5, 3) (with `by_time`: (n_frames, walkers, 5, 3)) and the
+    wall time."""
     tu = time_unit_fs("kcal/mol")
     start = R_pool[np.random.default_rng(seed).choice(len(R_pool), walkers, replace=False)]
     t0 = time.perf_counter()
     traj = langevin(model.predict, start, masses=MASSES, kT=KT, dt=2.0 / tu, friction=tu / 1000.0, n_steps=steps,
                     stride=10, random_state=seed, progress=True)
     kept = traj.R[1 + len(traj.R) // 10:]
-    return kept.reshape(-1, 5, 3), time.perf_counter() - t0
+    return (kept if by_time else kept.reshape(-1, 5, 3)), time.perf_counter() - t0
 
 
 def fit(method, N, M, R, F, feats, cached, cv_from):
@@ -194,12 +198,78 @@ def table(cached, args):
              f"{ref['zero_force_mse']:.1f} (the noise dominates it: it is the mean-force error plus the noise).",
              "(a) one ChiralGDML model on N random frames, (sigma, lam) of (b); (b) M = "
              f"{args.models} ChiralGDML models, N stratified frames each (k-means, 10 strata on the dihedrals), "
-             "(sigma, lam) by cross-validation; (c) CGnet-like (harmonic prior + 3 x 64 tanh MLP on inverse distances, "
+             f"(sigma, lam) by cross-validation over sigma {SIGMAS} x lam {LAMS}; (c) CGnet-like (harmonic prior + 3 x 64 tanh MLP on inverse distances, "
              "angle cosines, dihedral cosines and sines; forces only, Adam, early stopping) on the M N frames of (b)"
              f"{cv_time}."]
     header = ["N per GDML model", "frames of (b), (c)", "FES error (a)", "FES error (b)", "FES error (c)",
               "KL (a) / (b) / (c)", "force MSE (a) / (b) / (c)", "(b) sigma / lam", "phi > 0 (ref 0.024)", "fit s (a) / (b) / (c)"]
     write_table(f"cg_ala2_{args.tag}", header, rows, notes)
+
+
+def convergence(cached, args):
+    """Whether the runs are long enough: the KL divergence and FES error of the first 1/8, 1/4, 1/2 and all of
+    one CG run of the ensemble at N = --convergence frames per member (its cross-validated sigma and lam, same
+    seed as the table's run), and the KL divergence between the run's two halves."""
+    N, M = args.convergence, args.models
+    best = cached[f"ensemble:{N}:{M}"]
+    R, F = load()
+    F_ref, c_ref, _ = fes(R)
+    model = CGGDMLRegressor(n_models=M, n_train=N, sigma=best["sigma"], lam=best["lam"], prior="harmonic",
+                            kT=KT).fit(R[:POOL], F[:POOL], features=dihedral_features(R[:POOL]))
+    frames, t_sim = simulate(model, R[:POOL], args.walkers, args.steps, seed=N, by_time=True)
+    ps_per_frame = 10 * 2.0 / 1000  # stride 10 of 2 fs
+    rows = []
+    for frac in (1 / 8, 1 / 4, 1 / 2, 1):
+        part = frames[:max(1, int(round(frac * len(frames))))].reshape(-1, 5, 3)
+        F_cg = fes(part)[0]
+        rows.append([f"{frac * len(frames) * ps_per_frame:.1f}", len(part), f"{fes_kl_divergence(F_cg, F_ref):.3f}",
+                     f"{fes_error(F_cg, F_ref, c_ref, MIN_COUNT):.2f}",
+                     f"{np.mean(backbone_dihedrals(part)[0] > 0):.3f}"])
+    half = len(frames) // 2
+    halves = fes_kl_divergence(fes(frames[half:].reshape(-1, 5, 3))[0], fes(frames[:half].reshape(-1, 5, 3))[0])
+    notes = [f"`python benchmarks/cg_ala2.py --convergence {N} --models {M} --walkers {args.walkers} --steps "
+             f"{args.steps} --tag {args.tag}`: one CG Langevin run ({args.walkers} walkers, 2 fs, the first 10% "
+             f"discarded) of the stratified ensemble (M = {M}, N = {N}, sigma {best['sigma']:g}, lam {best['lam']:g} "
+             f"from the table's cross-validation); metrics of its first part against the 10,000 reference frames.",
+             f"KL between the run's second and first half: {halves:.3f}; reference halves: "
+             f"{fes_kl_divergence(fes(R[5000:])[0], fes(R[:5000])[0]):.3f}. Simulation wall time {t_sim:.0f} s."]
+    write_table(f"cg_ala2_{args.tag}_convergence", ["ps per walker (after the discarded 10%)", "frames",
+                                                    "KL (nats)", "FES error (kT^2)", "phi > 0 (ref 0.024)"], rows,
+                notes)
+
+
+def sigma_sweep(cached, args):
+    """Whether the force-matching cross-validation picks the sigma that gives the best free-energy surface: the
+    ensemble at N = --sigma-sweep frames per member refitted with each of --sigmas (lam as cross-validated),
+    each simulated as in the table (same seed), beside its cross-validation error where the grid had it."""
+    N, M = args.sigma_sweep, args.models
+    best = cached[f"ensemble:{N}:{M}"]
+    R, F = load()
+    F_ref, c_ref, _ = fes(R)
+    feats = dihedral_features(R[:POOL])
+    rows = []
+    for sigma in args.sigmas:
+        model = CGGDMLRegressor(n_models=M, n_train=N, sigma=sigma, lam=best["lam"], prior="harmonic",
+                                kT=KT).fit(R[:POOL], F[:POOL], features=feats)
+        mse = float(np.mean((model.predict(R[POOL:])[1] - F[POOL:]) ** 2))
+        frames, _ = simulate(model, R[:POOL], args.walkers, args.steps, seed=N)
+        F_cg = fes(frames)[0]
+        cv = best["cv"].get(f"{sigma:g}/{best['lam']:g}", best["cv"].get(f"{float(sigma)}/{best['lam']:g}"))
+        rows.append([f"{sigma:g}" + (" (CV choice)" if sigma == best["sigma"] else ""),
+                     "" if cv is None else f"{cv:.2f}", f"{mse:.2f}", f"{fes_kl_divergence(F_cg, F_ref):.3f}",
+                     f"{fes_error(F_cg, F_ref, c_ref, MIN_COUNT):.2f}", f"{np.mean(backbone_dihedrals(frames)[0] > 0):.3f}"])
+        print(rows[-1], flush=True)
+    net = cached[f"cgnet:{N}:{M}"]
+    notes = [f"`python benchmarks/cg_ala2.py --sigma-sweep {N} --sigmas {' '.join(f'{s:g}' for s in args.sigmas)} "
+             f"--models {M} --walkers {args.walkers} --steps {args.steps} --tag {args.tag}`: the stratified ensemble "
+             f"(M = {M}, N = {N}, lam {best['lam']:g} as cross-validated) with each sigma, simulated as in the table "
+             f"({args.walkers} walkers x {args.steps} steps of 2 fs).",
+             "CV force MSE: the cross-validation's validation error ((kcal/mol/Å)^2, 2 members, 1000 held-out pool "
+             "frames); test force MSE: against the 1000 test frames' instantaneous forces. For comparison, the "
+             f"CGnet-like network on the same frames: KL {fes_kl_divergence(net['F'], F_ref):.3f}, FES error "
+             f"{net['fes_error']:.2f}, test force MSE {net['force_mse']:.2f}."]
+    write_table(f"cg_ala2_{args.tag}_sigma", ["sigma", "CV force MSE", "test force MSE", "KL (nats)",
+                                              "FES error (kT^2)", "phi > 0 (ref 0.024)"], rows, notes)
 
 
 def figures(cached, args):
@@ -245,8 +315,19 @@ def main():
     p.add_argument("--cv-from", default=None, help="tag of an earlier run whose cross-validated (sigma, lam) to reuse")
     p.add_argument("--tag", default="cpu")
     p.add_argument("--table", action="store_true", help="print the cached results only")
+    p.add_argument("--convergence", type=int, default=None, metavar="N",
+                   help="only the sampling check: metrics against simulated time for the ensemble of N frames "
+                   "per member (needs its cached run); e.g. --convergence 500 --steps 200000")
+    p.add_argument("--sigma-sweep", type=int, default=None, metavar="N",
+                   help="only the sigma check: the ensemble of N frames per member refitted and simulated with each "
+                   "of --sigmas (needs its cached run)")
+    p.add_argument("--sigmas", type=float, nargs="+", default=[0.2, 0.3, 0.5, 1.0])
     args = p.parse_args()
     print(f"Machine: {machine()}", flush=True)
+    if args.sigma_sweep is not None:
+        return sigma_sweep(json.loads((RESULTS / f"cg_ala2_{args.tag}.json").read_text()), args)
+    if args.convergence is not None:
+        return convergence(json.loads((RESULTS / f"cg_ala2_{args.tag}.json").read_text()), args)
     if args.table:
         cached = json.loads((RESULTS / f"cg_ala2_{args.tag}.json").read_text())
     else:
