@@ -36,7 +36,8 @@ def register_estimator(cls):
 def estimator_class(name):
     """The registered estimator class called `name`; ModelFormatError if this gdmlkit has none."""
     if name not in _ESTIMATORS:
-        raise ModelFormatError(f"The file holds a {name}, which this gdmlkit cannot load (it reads {sorted(_ESTIMATORS)}).")
+        raise ModelFormatError(f"The file holds a {name}, which this gdmlkit cannot load "
+                               f"(it reads {sorted(_ESTIMATORS)}).")
     return _ESTIMATORS[name]
 
 

@@ -32,7 +32,8 @@ def params_to_json(model):
     descriptors and kernels by name and parameters (:func:`params_from_json` inverts it)."""
     params = model.get_params()
     for name, value in params.items():  # perms, reference, quadruples (ChiralGDMLRegressor) ... as lists
-        if isinstance(value, np.ndarray) or (name in _ARRAY_PARAMS and value is not None and not isinstance(value, str)):
+        listed = name in _ARRAY_PARAMS and value is not None and not isinstance(value, str)
+        if listed or isinstance(value, np.ndarray):
             params[name] = np.asarray(value).tolist()
     for name in ("descriptor", "kernel"):  # AD path: built-in descriptors and kernels by name and parameters
         if params.get(name) is not None and not isinstance(params[name], str):
