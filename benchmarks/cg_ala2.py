@@ -23,8 +23,8 @@ x 25000 steps (50 ps each); resumable: finished runs are cached in benchmarks/re
 tag 'cpu' by default), ``--sizes ... --walkers 256 --steps 100000 --tag long`` for longer runs, ``--cv-from
 TAG`` to reuse the (sigma, lam) an earlier run cross-validated, ``--table`` to print the cached results,
 ``--convergence 500 --steps 200000`` to check that the runs are long enough (metrics against simulated time;
-table cg_ala2_<tag>_convergence.md), ``--sigma-sweep 500`` to see whether the cross-validated sigma is the one
-that gives the best free-energy surface (table cg_ala2_<tag>_sigma.md).
+table cg_ala2_<tag>_convergence.md), ``--param-sweep 1000`` to see whether the cross-validated (sigma, lam) is
+the one that gives the best free-energy surface (table cg_ala2_<tag>_params.md).
 """
 
 import argparse
@@ -46,7 +46,7 @@ DATA = SHARED / "coarse_graining" / "ala2_cgnet"
 KT = boltzmann_kT(300.0, "kcal/mol")
 MASSES = np.array([12.011, 14.007, 12.011, 12.011, 14.007])  # C N C C N (amu)
 POOL, BINS, MIN_COUNT = 9000, 20, 10
-SIGMAS, LAMS = (0.2, 0.3, 0.5, 1.0, 2.0), (1.0, 3.0, 10.0, 30.0, 100.0, 1000.0)
+SIGMAS, LAMS = (0.2, 0.3, 0.5, 1.0, 2.0, 4.0), (0.001, 0.003, 0.01, 0.1, 1.0, 10.0, 100.0, 1000.0)
 METHODS = {"single": "(a) one GDML, random", "ensemble": "(b) stratified GDML ensemble", "cgnet": "(c) CGnet-like"}
 
 
@@ -88,9 +88,10 @@ def fit(method, N, M, R, F, feats, cached, cv_from):
             sigma, lam = cv_from[f"ensemble:{N}:{M}"]["sigma"], cv_from[f"ensemble:{N}:{M}"]["lam"]
         model = CGGDMLRegressor(n_models=M, n_train=N, sigma=sigma, lam=lam, prior="harmonic", kT=KT,
                                 progress=True).fit(R, F, features=feats)
-    elif method == "single":
-        best = cached[f"ensemble:{N}:{M}"]
-        model = CGGDMLRegressor(n_models=1, n_train=N, sampling="random", sigma=best["sigma"], lam=best["lam"],
+    elif method == "single":  # the candidate whose CV members did best: the CV choice for one model
+        cv = cached[f"ensemble:{N}:{M}"]["cv"]
+        sigma, lam = (float(v) for v in min(cv, key=cv.get).split("/"))
+        model = CGGDMLRegressor(n_models=1, n_train=N, sampling="random", sigma=sigma, lam=lam,
                                 prior="harmonic", kT=KT).fit(R, F)
     else:  # the ensemble's frames
         frames = np.asarray(cached[f"ensemble:{N}:{M}"]["train_frames"])
@@ -135,11 +136,12 @@ def run(args):
                 entry.update(sigma=model.sigma_, lam=model.lam_)
             if method == "ensemble" and model.cv_results_ is None:  # (sigma, lam) from --cv-from
                 entry["train_frames"] = np.concatenate(model.subsets_).tolist()
-                entry["cv"] = cv_from[key]["cv"]
+                entry["cv"], entry["cv_ensemble"] = cv_from[key]["cv"], cv_from[key].get("cv_ensemble")
             elif method == "ensemble":
                 entry["train_frames"] = np.concatenate(model.subsets_).tolist()
-                entry["cv"] = {f"{s}/{lam:g}": float(v) for (s, lam), v in
-                               zip(model.cv_results_["params"], model.cv_results_["force_mse"].mean(1))}
+                names = [f"{s}/{lam:g}" for s, lam in model.cv_results_["params"]]
+                entry["cv"] = dict(zip(names, model.cv_results_["force_mse"].mean(1).tolist()))
+                entry["cv_ensemble"] = dict(zip(names, model.cv_results_["ensemble_force_mse"].tolist()))
             else:
                 entry["epochs"] = getattr(getattr(model, "network_", None), "n_epochs_", None)
             cached[key] = entry
@@ -178,7 +180,7 @@ def table(cached, args):
         a, b, c = cells
         rows.append([N, N * args.models, f"{a['fes_error']:.2f}", f"{b['fes_error']:.2f}", f"{c['fes_error']:.2f}",
                      f"{kl(a):.2f} / {kl(b):.2f} / {kl(c):.2f}", f"{a['force_mse']:.1f} / {b['force_mse']:.1f} / {c['force_mse']:.1f}",
-                     f"{b['sigma']:g} / {b['lam']:g}", f"{a['phi_pos']:.3f} / {b['phi_pos']:.3f} / {c['phi_pos']:.3f}",
+                     f"{a['sigma']:g} / {a['lam']:g}; {b['sigma']:g} / {b['lam']:g}", f"{a['phi_pos']:.3f} / {b['phi_pos']:.3f} / {c['phi_pos']:.3f}",
                      f"{a['fit_s']:.0f} / {b['fit_s']:.0f} / {c['fit_s']:.0f}"])
     cv_note = "" if args.cv_from is None else f" --tag {args.tag} --cv-from {args.cv_from}"
     cv_time = "" if args.cv_from is None else ("; fit times exclude the cross-validation where (sigma, lam) came from "
@@ -196,13 +198,15 @@ def table(cached, args):
              "Force MSE: mean squared error against the instantaneous mapped forces of the 1000 test frames "
              f"((kcal/mol/Å)^2); the harmonic prior alone: {ref['prior_force_mse']:.1f}, zero forces: "
              f"{ref['zero_force_mse']:.1f} (the noise dominates it: it is the mean-force error plus the noise).",
-             "(a) one ChiralGDML model on N random frames, (sigma, lam) of (b); (b) M = "
+             "(a) one ChiralGDML model on N random frames, (sigma, lam) that of (b)'s CV candidates whose members "
+             "did best; (b) M = "
              f"{args.models} ChiralGDML models, N stratified frames each (k-means, 10 strata on the dihedrals), "
-             f"(sigma, lam) by cross-validation over sigma {SIGMAS} x lam {LAMS}; (c) CGnet-like (harmonic prior + 3 x 64 tanh MLP on inverse distances, "
+             f"(sigma, lam) by cross-validation of the ensemble's error (estimated from 2 members per candidate, "
+             f"gdmlkit's CGGDMLRegressor) over sigma {SIGMAS} x lam {LAMS}; (c) CGnet-like (harmonic prior + 3 x 64 tanh MLP on inverse distances, "
              "angle cosines, dihedral cosines and sines; forces only, Adam, early stopping) on the M N frames of (b)"
              f"{cv_time}."]
     header = ["N per GDML model", "frames of (b), (c)", "FES error (a)", "FES error (b)", "FES error (c)",
-              "KL (a) / (b) / (c)", "force MSE (a) / (b) / (c)", "(b) sigma / lam", "phi > 0 (ref 0.024)", "fit s (a) / (b) / (c)"]
+              "KL (a) / (b) / (c)", "force MSE (a) / (b) / (c)", "sigma / lam (a); (b)", "phi > 0 (ref 0.024)", "fit s (a) / (b) / (c)"]
     write_table(f"cg_ala2_{args.tag}", header, rows, notes)
 
 
@@ -238,42 +242,51 @@ def convergence(cached, args):
                 notes)
 
 
-def sigma_sweep(cached, args):
-    """Whether the force-matching cross-validation picks the sigma that gives the best free-energy surface: the
-    ensemble at N = --sigma-sweep frames per member refitted with each of --sigmas (lam as cross-validated),
-    each simulated as in the table (same seed), beside its cross-validation error where the grid had it."""
-    N, M = args.sigma_sweep, args.models
+def param_sweep(cached, args):
+    """Whether the force-matching cross-validation picks the (sigma, lam) that gives the best free-energy
+    surface: the ensemble at N = --param-sweep frames per member refitted with each of --params (default: the
+    cross-validation's --top best candidates), each simulated as in the table (same seed), beside its
+    cross-validation error."""
+    N, M = args.param_sweep, args.models
     best = cached[f"ensemble:{N}:{M}"]
+    def by_params(table):
+        return {tuple(float(v) for v in k.split("/")): mse for k, mse in table.items()}
+
+    cv, cv_ens = by_params(best["cv"]), by_params(best["cv_ensemble"])
+    params = [tuple(float(v) for v in p.split("/")) for p in args.params] if args.params else \
+        sorted(cv_ens, key=cv_ens.get)[:args.top]
     R, F = load()
     F_ref, c_ref, _ = fes(R)
     feats = dihedral_features(R[:POOL])
     rows = []
-    for sigma in args.sigmas:
-        if sigma == best["sigma"]:  # the table's run: same model, seed and length
+    for sigma, lam in params:
+        chosen = (sigma, lam) == (best["sigma"], best["lam"])
+        if chosen:  # the table's run: same model, seed and length
             mse, F_cg, phi_pos = best["force_mse"], np.asarray(best["F"]), best["phi_pos"]
         else:
-            model = CGGDMLRegressor(n_models=M, n_train=N, sigma=sigma, lam=best["lam"], prior="harmonic",
+            model = CGGDMLRegressor(n_models=M, n_train=N, sigma=sigma, lam=lam, prior="harmonic",
                                     kT=KT).fit(R[:POOL], F[:POOL], features=feats)
             mse = float(np.mean((model.predict(R[POOL:])[1] - F[POOL:]) ** 2))
             frames, _ = simulate(model, R[:POOL], args.walkers, args.steps, seed=N)
             F_cg, phi_pos = fes(frames)[0], float(np.mean(backbone_dihedrals(frames)[0] > 0))
-        cv = best["cv"].get(f"{sigma:g}/{best['lam']:g}", best["cv"].get(f"{float(sigma)}/{best['lam']:g}"))
-        rows.append([f"{sigma:g}" + (" (CV choice)" if sigma == best["sigma"] else ""),
-                     "" if cv is None else f"{cv:.2f}", f"{mse:.2f}", f"{fes_kl_divergence(F_cg, F_ref):.3f}",
-                     f"{fes_error(F_cg, F_ref, c_ref, MIN_COUNT):.2f}", f"{phi_pos:.3f}"])
+        rows.append([f"{sigma:g} / {lam:g}" + (" (CV choice)" if chosen else ""),
+                     "" if (sigma, lam) not in cv else f"{cv[(sigma, lam)]:.2f} / {cv_ens[(sigma, lam)]:.2f}",
+                     f"{mse:.2f}",
+                     f"{fes_kl_divergence(F_cg, F_ref):.3f}", f"{fes_error(F_cg, F_ref, c_ref, MIN_COUNT):.2f}",
+                     f"{phi_pos:.3f}"])
         print(rows[-1], flush=True)
     net = cached[f"cgnet:{N}:{M}"]
-    notes = [f"`python benchmarks/cg_ala2.py --sigma-sweep {N} --sigmas {' '.join(f'{s:g}' for s in args.sigmas)} "
-             f"--models {M} --walkers {args.walkers} --steps {args.steps} --tag {args.tag}`: the stratified ensemble "
-             f"(M = {M}, N = {N}, lam {best['lam']:g} as cross-validated) with each sigma, simulated as in the table "
-             f"({args.walkers} walkers x {args.steps} steps of 2 fs; the CV choice's row is the table's run, with "
-             "--walkers and --steps as there).",
-             "CV force MSE: the cross-validation's validation error ((kcal/mol/Å)^2, 2 members, 1000 held-out pool "
-             "frames); test force MSE: against the 1000 test frames' instantaneous forces. For comparison, the "
+    chosen_by = f"--params {' '.join(args.params)}" if args.params else f"--top {args.top}"
+    notes = [f"`python benchmarks/cg_ala2.py --param-sweep {N} {chosen_by} --models {M} --walkers {args.walkers} "
+             f"--steps {args.steps} --tag {args.tag}`: the stratified ensemble (M = {M}, N = {N}) with each "
+             f"(sigma, lam), simulated as in the table ({args.walkers} walkers x {args.steps} steps of 2 fs; the CV "
+             "choice's row is the table's run).",
+             "CV force MSE: the cross-validation's validation error ((kcal/mol/Å)^2, 1000 held-out pool frames) of "
+             f"its 2 members, and that estimated for the mean of {M}, by which it chooses; test force MSE: against the 1000 test frames' instantaneous forces. For comparison, the "
              f"CGnet-like network on the same frames: KL {fes_kl_divergence(net['F'], F_ref):.3f}, FES error "
              f"{net['fes_error']:.2f}, test force MSE {net['force_mse']:.2f}."]
-    write_table(f"cg_ala2_{args.tag}_sigma", ["sigma", "CV force MSE", "test force MSE", "KL (nats)",
-                                              "FES error (kT^2)", "phi > 0 (ref 0.024)"], rows, notes)
+    write_table(f"cg_ala2_{args.tag}_params", ["sigma / lam", "CV force MSE member / ensemble", "test force MSE", "KL (nats)",
+                                               "FES error (kT^2)", "phi > 0 (ref 0.024)"], rows, notes)
 
 
 def figures(cached, args):
@@ -322,14 +335,16 @@ def main():
     p.add_argument("--convergence", type=int, default=None, metavar="N",
                    help="only the sampling check: metrics against simulated time for the ensemble of N frames "
                    "per member (needs its cached run); e.g. --convergence 500 --steps 200000")
-    p.add_argument("--sigma-sweep", type=int, default=None, metavar="N",
-                   help="only the sigma check: the ensemble of N frames per member refitted and simulated with each "
-                   "of --sigmas (needs its cached run)")
-    p.add_argument("--sigmas", type=float, nargs="+", default=[0.2, 0.3, 0.5, 1.0])
+    p.add_argument("--param-sweep", type=int, default=None, metavar="N",
+                   help="only the (sigma, lam) check: the ensemble of N frames per member refitted and simulated with "
+                   "each of --params (needs its cached run)")
+    p.add_argument("--params", nargs="+", default=None, metavar="SIGMA/LAM",
+                   help="e.g. 0.5/3 2/0.003 (default: the cross-validation's --top best candidates)")
+    p.add_argument("--top", type=int, default=5)
     args = p.parse_args()
     print(f"Machine: {machine()}", flush=True)
-    if args.sigma_sweep is not None:
-        return sigma_sweep(json.loads((RESULTS / f"cg_ala2_{args.tag}.json").read_text()), args)
+    if args.param_sweep is not None:
+        return param_sweep(json.loads((RESULTS / f"cg_ala2_{args.tag}.json").read_text()), args)
     if args.convergence is not None:
         return convergence(json.loads((RESULTS / f"cg_ala2_{args.tag}.json").read_text()), args)
     if args.table:

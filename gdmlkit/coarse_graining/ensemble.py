@@ -47,7 +47,8 @@ class CGGDMLRegressor(BaseEstimator):
     the mean force, -grad of the CG free energy (potential of mean force). Each member sees every stratum
     (k-means clusters of the frames), large ``lam`` damps the label noise, and averaging the members
     averages more frames than one kernel system can hold. ``lam`` and ``sigma`` given as lists are chosen
-    by cross-validation of that force-matching error on held-out frames.
+    by cross-validation of that force-matching error on held-out frames, for the ensemble's mean (which needs
+    less regularisation than one member).
 
     GDML members on internal descriptors predict forces that sum to zero on every frame (no net force or
     torque): the mapped forces' net component (solvent drag on the molecule) is not fitted, and is no part of
@@ -99,8 +100,10 @@ class CGGDMLRegressor(BaseEstimator):
     sigma_, lam_ : float
         Values used by the members.
     cv_results_ : dict or None
-        ``params`` (list of (sigma, lam)) and ``force_mse`` (n_candidates, cv): validation mean squared
-        force-component error against the instantaneous forces ((force unit)^2).
+        ``params`` (list of (sigma, lam)), ``force_mse`` (n_candidates, cv): each CV member's validation mean
+        squared force-component error against the instantaneous forces ((force unit)^2), and
+        ``ensemble_force_mse`` (n_candidates,): the error estimated for the mean of ``n_models`` members, by
+        which the candidate is chosen (one member's error less (1 - 1/n_models) times the members' variance).
     prior_ : HarmonicPrior or None
     n_beads_ : int
 
@@ -256,7 +259,14 @@ class CGGDMLRegressor(BaseEstimator):
         return self
 
     def _cross_validate(self, R, F, sigmas, lams):
-        """Best (sigma, lam) by the validation force MSE of `cv` members per candidate; sets cv_results_."""
+        """Best (sigma, lam) by the estimated validation force MSE of an ensemble of `n_models` members, from
+        `cv` members per candidate; sets cv_results_.
+
+        Averaging M members divides their variance (over training subsets and label noise) by M, so the
+        ensemble's error is that of one member less (1 - 1/M) times the members' variance, which the `cv`
+        members estimate without bias (``cv >= 2``; with ``cv = 1`` the ensemble is scored as one member). An
+        ensemble therefore wants less regularisation than one model: scoring single members would choose a
+        ``lam`` too large for it."""
         n = len(R)
         if self.n_validation >= n:
             raise ValueError(f"n_validation == {self.n_validation} but there are only {n} frames; lower it.")
@@ -264,11 +274,15 @@ class CGGDMLRegressor(BaseEstimator):
         subsets = self._draw(n, self.strata_, self.cv, val, self.random_state + 2)
         params = list(itertools.product(sigmas, lams))
         mse = np.zeros((len(params), self.cv))
+        ensemble_mse = np.zeros(len(params))
         for i, (sigma, lam) in enumerate(params):
-            for k, member in enumerate(self._fit_members(R, F, subsets, sigma, lam, desc=f"CV sigma={sigma} lam={lam:g}")):
-                mse[i, k] = np.mean((member.predict(R[val])[1] - F[val]) ** 2)
-        self.cv_results_ = {"params": params, "force_mse": mse}
-        return params[int(np.argmin(mse.mean(1)))]
+            members = self._fit_members(R, F, subsets, sigma, lam, desc=f"CV sigma={sigma} lam={lam:g}")
+            preds = np.stack([member.predict(R[val])[1] for member in members])  # (cv, n_val, n_beads, 3)
+            mse[i] = np.mean((preds - F[val]) ** 2, axis=(1, 2, 3))
+            spread = np.mean(np.var(preds, axis=0, ddof=1)) if self.cv > 1 else 0.0
+            ensemble_mse[i] = mse[i].mean() - (1.0 - 1.0 / self.n_models) * spread
+        self.cv_results_ = {"params": params, "force_mse": mse, "ensemble_force_mse": ensemble_mse}
+        return params[int(np.argmin(ensemble_mse))]
 
     # ----------------------------------------------------------------- predict
     def _merged_predictor(self):

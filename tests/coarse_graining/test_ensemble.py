@@ -75,7 +75,27 @@ def test_force_matching_recovers_the_mean_force(ensemble, noisy):
     assert err < 0.75 * err_member
     assert ensemble.cv_results_["force_mse"].shape == (9, 2)
     assert (ensemble.sigma_, ensemble.lam_) == ensemble.cv_results_["params"][
-        int(np.argmin(ensemble.cv_results_["force_mse"].mean(1)))]
+        int(np.argmin(ensemble.cv_results_["ensemble_force_mse"]))]
+
+
+def test_cv_scores_the_mean_of_the_members(noisy):
+    """With n_models == cv the estimated ensemble error is exactly the validation error of the CV members' mean
+    (refitted here on the same subsets), below the mean of the members' errors."""
+    R, Fn = noisy[:2]
+    cg = CGGDMLRegressor(GDMLRegressor(perms="none"), n_models=3, n_train=100, n_strata=4, sigma=(0.5, 2.0),
+                         lam=(0.01, 1.0), cv=3, n_validation=200).fit(R, Fn)
+    val = np.random.default_rng(cg.random_state + 1).choice(len(R), cg.n_validation, replace=False)
+    subsets = cg._draw(len(R), cg.strata_, 3, val, cg.random_state + 2)
+    for i, (sigma, lam) in enumerate(cg.cv_results_["params"]):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            preds = [GDMLRegressor(sigma, lam=lam, perms="none").fit(R[s], Fn[s], z=np.ones(3, dtype=int)).predict(
+                R[val])[1] for s in subsets]
+        members = [np.mean((f - Fn[val]) ** 2) for f in preds]
+        np.testing.assert_allclose(cg.cv_results_["force_mse"][i], members, rtol=1e-8)
+        mean_err = np.mean((np.mean(preds, 0) - Fn[val]) ** 2)
+        assert cg.cv_results_["ensemble_force_mse"][i] == pytest.approx(mean_err, rel=1e-8)
+        assert mean_err < np.mean(members)
 
 
 def test_integrator_conserves_the_ensemble_energy(ensemble, noisy):
