@@ -18,7 +18,7 @@ from .io import ensemble_state, restore_ensemble
 from .prior import HarmonicPrior
 from .sampling import kmeans, stratified_subsets
 
-__all__ = ["CGGDMLRegressor"]
+__all__ = ["CGGDMLRegressor", "choose_candidate"]
 
 _SAMPLING = ("stratified", "random")
 
@@ -36,6 +36,29 @@ def _check_frames(R, F):
         raise ValueError(f"{idx.size} frame(s) hold NaN or inf in the coordinates or forces (first: {idx[:5].tolist()}). "
                          "Drop them first: keep = np.isfinite(R).all((1, 2)) & np.isfinite(F).all((1, 2)); "
                          "R, F = R[keep], F[keep].")
+
+
+def choose_candidate(frame_score, spread):
+    """Index of the candidate to take, by the one-standard-error rule: of the candidates whose mean score is
+    within one standard error (over validation frames, of their paired difference) of the best mean score,
+    the one whose members vary least (the most regularised).
+
+    The members' variance, estimated from few members, is noisy exactly for the weakly regularised candidates
+    whose score it lowers most; the rule keeps a lucky estimate from choosing them.
+
+    Parameters
+    ----------
+    frame_score : (n_candidates, n_val) array
+        Each candidate's estimated ensemble error per validation frame.
+    spread : (n_candidates,) array
+        Each candidate's mean variance between members.
+    """
+    mean = frame_score.mean(1)
+    best = int(np.argmin(mean))
+    diff = frame_score - frame_score[best]
+    se = diff.std(1, ddof=1) / np.sqrt(frame_score.shape[1]) if frame_score.shape[1] > 1 else np.zeros(len(mean))
+    eligible = np.flatnonzero(mean <= mean[best] + se)
+    return int(eligible[np.argmin(spread[eligible])])
 
 
 @register_estimator
@@ -102,8 +125,10 @@ class CGGDMLRegressor(BaseEstimator):
     cv_results_ : dict or None
         ``params`` (list of (sigma, lam)), ``force_mse`` (n_candidates, cv): each CV member's validation mean
         squared force-component error against the instantaneous forces ((force unit)^2), and
-        ``ensemble_force_mse`` (n_candidates,): the error estimated for the mean of ``n_models`` members, by
-        which the candidate is chosen (one member's error less (1 - 1/n_models) times the members' variance).
+        ``ensemble_force_mse`` (n_candidates,): the error estimated for the mean of ``n_models`` members (one
+        member's error less (1 - 1/n_models) times the members' variance), ``member_variance``
+        (n_candidates,), and ``best_index``: the candidate taken, the most regularised within one standard
+        error of the best estimate (:func:`choose_candidate`).
     prior_ : HarmonicPrior or None
     n_beads_ : int
 
@@ -260,7 +285,7 @@ class CGGDMLRegressor(BaseEstimator):
 
     def _cross_validate(self, R, F, sigmas, lams):
         """Best (sigma, lam) by the estimated validation force MSE of an ensemble of `n_models` members, from
-        `cv` members per candidate; sets cv_results_.
+        `cv` members per candidate (:func:`choose_candidate`); sets cv_results_.
 
         Averaging M members divides their variance (over training subsets and label noise) by M, so the
         ensemble's error is that of one member less (1 - 1/M) times the members' variance, which the `cv`
@@ -274,15 +299,20 @@ class CGGDMLRegressor(BaseEstimator):
         subsets = self._draw(n, self.strata_, self.cv, val, self.random_state + 2)
         params = list(itertools.product(sigmas, lams))
         mse = np.zeros((len(params), self.cv))
-        ensemble_mse = np.zeros(len(params))
+        frame_score = np.zeros((len(params), len(val)))  # per validation frame: the ensemble estimate
+        spread = np.zeros(len(params))
         for i, (sigma, lam) in enumerate(params):
             members = self._fit_members(R, F, subsets, sigma, lam, desc=f"CV sigma={sigma} lam={lam:g}")
             preds = np.stack([member.predict(R[val])[1] for member in members])  # (cv, n_val, n_beads, 3)
-            mse[i] = np.mean((preds - F[val]) ** 2, axis=(1, 2, 3))
-            spread = np.mean(np.var(preds, axis=0, ddof=1)) if self.cv > 1 else 0.0
-            ensemble_mse[i] = mse[i].mean() - (1.0 - 1.0 / self.n_models) * spread
-        self.cv_results_ = {"params": params, "force_mse": mse, "ensemble_force_mse": ensemble_mse}
-        return params[int(np.argmin(ensemble_mse))]
+            err = np.mean((preds - F[val]) ** 2, axis=(2, 3))  # (cv, n_val)
+            var = np.mean(np.var(preds, axis=0, ddof=1), axis=(1, 2)) if self.cv > 1 else np.zeros(len(val))
+            mse[i] = err.mean(1)
+            frame_score[i] = err.mean(0) - (1.0 - 1.0 / self.n_models) * var
+            spread[i] = var.mean()
+        best = choose_candidate(frame_score, spread)
+        self.cv_results_ = {"params": params, "force_mse": mse, "ensemble_force_mse": frame_score.mean(1),
+                            "member_variance": spread, "best_index": best}
+        return params[best]
 
     # ----------------------------------------------------------------- predict
     def _merged_predictor(self):

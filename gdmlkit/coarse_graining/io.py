@@ -82,6 +82,8 @@ def ensemble_state(model):
         cv = {"params": [list(p) for p in model.cv_results_["params"]]}
         arrays["cv_force_mse"] = np.asarray(model.cv_results_["force_mse"])
         arrays["cv_ensemble_force_mse"] = np.asarray(model.cv_results_["ensemble_force_mse"])
+        arrays["cv_member_variance"] = np.asarray(model.cv_results_["member_variance"])
+        cv["best_index"] = int(model.cv_results_["best_index"])
     meta = {"params": _own_params(model), "members": members, "prior_": prior_meta, "cv_results_": cv,
             "sigma_": model.sigma_, "lam_": model.lam_, "n_beads_": model.n_beads_}
     return meta, arrays
@@ -102,7 +104,8 @@ def restore_ensemble(cls, data, meta, device):
     cv = meta["cv_results_"]
     model.cv_results_ = None if cv is None else {
         "params": [(None if s is None else float(s), float(lam)) for s, lam in cv["params"]],
-        "force_mse": np.asarray(data["cv_force_mse"]), "ensemble_force_mse": np.asarray(data["cv_ensemble_force_mse"])}
+        "force_mse": np.asarray(data["cv_force_mse"]), "ensemble_force_mse": np.asarray(data["cv_ensemble_force_mse"]),
+        "member_variance": np.asarray(data["cv_member_variance"]), "best_index": cv["best_index"]}
     model.prior_ = _restore_prior(meta["prior_"], data)
     model.sigma_, model.lam_, model.n_beads_ = meta["sigma_"], meta["lam_"], meta["n_beads_"]
     model._predictor = None

@@ -8,6 +8,7 @@ import pytest
 
 from gdmlkit import GDMLRegressor
 from gdmlkit.coarse_graining import CGGDMLRegressor, ChiralGDMLRegressor, langevin
+from gdmlkit.coarse_graining.ensemble import choose_candidate
 
 from helpers import cg_energy_forces, cg_frames
 
@@ -74,8 +75,20 @@ def test_force_matching_recovers_the_mean_force(ensemble, noisy):
     assert err < 0.1 * noise
     assert err < 0.75 * err_member
     assert ensemble.cv_results_["force_mse"].shape == (9, 2)
-    assert (ensemble.sigma_, ensemble.lam_) == ensemble.cv_results_["params"][
-        int(np.argmin(ensemble.cv_results_["ensemble_force_mse"]))]
+    cv = ensemble.cv_results_
+    assert (ensemble.sigma_, ensemble.lam_) == cv["params"][cv["best_index"]]
+    best = int(np.argmin(cv["ensemble_force_mse"]))  # the rule takes the best or a more regularised candidate
+    assert cv["member_variance"][cv["best_index"]] <= cv["member_variance"][best]
+
+
+def test_one_standard_error_rule():
+    rng = np.random.default_rng(0)
+    base = rng.normal(size=1000)
+    scores = np.stack([base + 10.0, base + 9.99 + 0.5 * rng.normal(size=1000), base + 12.0])  # 1 ~ 0; 2 worse
+    assert choose_candidate(scores, np.array([1.0, 5.0, 0.1])) == 0  # within one SE: the least variance
+    assert choose_candidate(scores, np.array([5.0, 1.0, 0.1])) == 1
+    scores[0] -= 1.0  # now clearly best
+    assert choose_candidate(scores, np.array([5.0, 1.0, 0.1])) == 0
 
 
 def test_cv_scores_the_mean_of_the_members(noisy):

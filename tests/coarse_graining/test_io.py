@@ -42,7 +42,8 @@ def test_ensemble_round_trip_with_prior_strata_and_cv(tmp_path):
     for a, b in zip(model.subsets_, loaded.subsets_):
         np.testing.assert_array_equal(a, b)
     assert loaded.cv_results_["params"] == model.cv_results_["params"]
-    for key in ("force_mse", "ensemble_force_mse"):
+    assert loaded.cv_results_["best_index"] == model.cv_results_["best_index"]
+    for key in ("force_mse", "ensemble_force_mse", "member_variance"):
         np.testing.assert_array_equal(loaded.cv_results_[key], model.cv_results_[key])
     assert (loaded.sigma_, loaded.lam_) == (model.sigma_, model.lam_)
     np.testing.assert_array_equal(loaded.prior_.k_angle_, model.prior_.k_angle_)
