@@ -131,7 +131,7 @@ class CGGDMLRegressor(BaseEstimator):
         ``ensemble_force_mse`` (n_candidates,): the error estimated for the mean of ``n_models`` members (one
         member's error less (1 - 1/n_models) times the members' variance), ``member_variance``
         (n_candidates,), and ``best_index``: the candidate taken, the most regularised within one standard
-        error of the best estimate (:func:`choose_candidate`).
+        error of the best estimate (:func:`~gdmlkit.coarse_graining.choose_candidate`).
     prior_ : HarmonicPrior or None
     n_beads_ : int
 
@@ -288,7 +288,7 @@ class CGGDMLRegressor(BaseEstimator):
 
     def _cross_validate(self, R, F, sigmas, lams):
         """Best (sigma, lam) by the estimated validation force MSE of an ensemble of `n_models` members, from
-        `cv` members per candidate (:func:`choose_candidate`); sets cv_results_.
+        `cv` members per candidate (:func:`~gdmlkit.coarse_graining.choose_candidate`); sets cv_results_.
 
         Averaging M members divides their variance (over training subsets and label noise) by M, so the
         ensemble's error is that of one member less (1 - 1/M) times the members' variance, which the `cv`
